@@ -1,0 +1,135 @@
+//! Multi-layer perceptron: a stack of dense layers with an un-activated output layer.
+
+use burn::nn::{Dropout, Initializer};
+use burn::prelude::*;
+
+use crate::shape::check_last_dim;
+use crate::validate::{check_size, dropout};
+use crate::{Activation, FeedForward, FeedForwardConfig, ModelError, Norm, NormKind};
+
+/// Configuration of an [`Mlp`], like torchvision's `MLP` or a Keras `Sequential` of `Dense` layers.
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Size of the input's last axis.
+    pub d_input: usize,
+    /// Units of each hidden layer, in order; empty gives a single linear layer.
+    pub hidden: Vec<usize>,
+    /// Size of the output (number of classes or regression targets).
+    pub d_output: usize,
+    /// Activation of every hidden layer.
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// Dropout probability after each hidden activation.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Normalisation applied to each hidden layer before its activation, if any.
+    #[config(default = "None")]
+    pub norm: Option<NormKind>,
+    /// Epsilon of the hidden-layer normalisation.
+    #[config(default = 1e-5)]
+    pub norm_epsilon: f64,
+    /// Whether every layer adds a bias.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Initialisation of every layer; defaults to PyTorch's `nn.Linear` scheme.
+    #[config(default = "crate::pytorch_linear_init()")]
+    pub initializer: Initializer,
+}
+
+impl MlpConfig {
+    /// Builds the network on `device`; fails on a zero size, a bad dropout or epsilon.
+    pub fn init(&self, device: &Device) -> Result<Mlp, ModelError> {
+        check_size("Mlp", "d_input", self.d_input)?;
+        check_size("Mlp", "d_output", self.d_output)?;
+        let dense = |d_input, units, activation| {
+            FeedForwardConfig::new(d_input, units, activation)
+                .with_bias(self.bias)
+                .with_initializer(self.initializer.clone())
+                .init(device)
+        };
+        let mut hidden = Vec::with_capacity(self.hidden.len());
+        let mut width = self.d_input;
+        for (index, &units) in self.hidden.iter().enumerate() {
+            check_size("Mlp", &format!("hidden[{index}]"), units)?;
+            let norm = self
+                .norm
+                .map(|kind| Norm::new(kind, units, self.norm_epsilon, device))
+                .transpose()?;
+            hidden.push(HiddenLayer {
+                dense: dense(width, units, self.activation)?,
+                norm,
+            });
+            width = units;
+        }
+        Ok(Mlp {
+            hidden,
+            dropout: dropout("Mlp", self.dropout)?,
+            output: dense(width, self.d_output, Activation::Identity)?,
+        })
+    }
+}
+
+/// One hidden layer of an [`Mlp`]: `act(norm(x·W + b))`.
+#[derive(Module, Debug)]
+pub struct HiddenLayer {
+    /// Affine map and activation.
+    pub dense: FeedForward,
+    /// Optional normalisation between the affine map and the activation.
+    pub norm: Option<Norm>,
+}
+
+impl HiddenLayer {
+    fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match &self.norm {
+            Some(norm) => self
+                .dense
+                .activation
+                .forward(norm.forward(self.dense.affine(x))),
+            None => self.dense.forward_unchecked(x),
+        }
+    }
+}
+
+/// Multi-layer perceptron mapping `[.., d_input]` to `[.., d_output]` (logits or regression values).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Hidden layers, input side first.
+    pub hidden: Vec<HiddenLayer>,
+    /// Dropout after each hidden layer (active only in training on an autodiff device).
+    pub dropout: Dropout,
+    /// Output layer, without activation.
+    pub output: FeedForward,
+}
+
+impl Mlp {
+    /// Runs the network on `[.., d_input]`; fails if the last axis is not `d_input`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>, ModelError> {
+        check_last_dim(|| self.describe(), &x, self.d_input())?;
+        let hidden = self
+            .hidden
+            .iter()
+            .fold(x, |h, layer| self.dropout.forward(layer.forward(h)));
+        Ok(self.output.forward_unchecked(hidden))
+    }
+
+    /// Size of the input's last axis.
+    pub fn d_input(&self) -> usize {
+        self.hidden
+            .first()
+            .map_or(self.output.d_input(), |layer| layer.dense.d_input())
+    }
+
+    /// Size of the output's last axis.
+    pub fn d_output(&self) -> usize {
+        self.output.units()
+    }
+
+    fn describe(&self) -> String {
+        let widths: Vec<usize> = self.hidden.iter().map(|l| l.dense.units()).collect();
+        format!(
+            "Mlp(d_input={}, hidden={widths:?}, d_output={})",
+            self.d_input(),
+            self.d_output()
+        )
+    }
+}

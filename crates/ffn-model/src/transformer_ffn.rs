@@ -1,0 +1,201 @@
+//! The position-wise feed-forward block of Transformers, standard (BERT, GPT-2) or gated
+//! (SwiGLU/GeGLU/ReGLU as in LLaMA and T5), with optional residual and pre- or post-norm.
+
+use burn::nn::{Dropout, Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::validate::{check_size, dropout};
+use crate::{Activation, ModelError, Norm, NormKind};
+
+/// Whether the hidden activation is gated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FfnVariant {
+    /// `down(dropout(act(up(x))))` (BERT, GPT-2).
+    Standard,
+    /// `down(dropout(act(gate(x)) * up(x)))`: SwiGLU with silu, GeGLU with gelu, ReGLU with relu.
+    Gated,
+}
+
+/// Where the block normalises, if at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormPlacement {
+    /// No normalisation.
+    None,
+    /// `x + ffn(norm(x))` with a residual, `ffn(norm(x))` without (GPT-2, LLaMA).
+    Pre,
+    /// `norm(x + ffn(x))` with a residual, `norm(ffn(x))` without (BERT).
+    Post,
+}
+
+/// Configuration of a [`TransformerFfn`].
+#[derive(Config, Debug)]
+pub struct TransformerFfnConfig {
+    /// Model width: size of the input's and output's last axis.
+    pub d_model: usize,
+    /// Hidden width of the block (intermediate size).
+    pub d_ff: usize,
+    /// Hidden activation (the gate's activation in the gated variant).
+    #[config(default = "Activation::Gelu")]
+    pub activation: Activation,
+    /// Standard or gated.
+    #[config(default = "FfnVariant::Standard")]
+    pub variant: FfnVariant,
+    /// Whether the projections add a bias.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Dropout probability on the hidden activations.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Whether the block adds its input to its output.
+    #[config(default = false)]
+    pub residual: bool,
+    /// Where the block normalises.
+    #[config(default = "NormPlacement::None")]
+    pub norm: NormPlacement,
+    /// Which normalisation, when `norm` is not `None`.
+    #[config(default = "NormKind::LayerNorm")]
+    pub norm_kind: NormKind,
+    /// Epsilon of the normalisation.
+    #[config(default = 1e-5)]
+    pub norm_epsilon: f64,
+    /// Initialisation of the projections; defaults to PyTorch's `nn.Linear` scheme.
+    #[config(default = "crate::pytorch_linear_init()")]
+    pub initializer: Initializer,
+}
+
+impl TransformerFfnConfig {
+    /// BERT's block: GELU (erf), biases, residual, post-LayerNorm with epsilon 1e-12.
+    pub fn bert(d_model: usize, d_ff: usize) -> Self {
+        Self::new(d_model, d_ff)
+            .with_residual(true)
+            .with_norm(NormPlacement::Post)
+            .with_norm_epsilon(1e-12)
+    }
+
+    /// GPT-2's block: GELU (tanh), biases, residual, pre-LayerNorm with epsilon 1e-5.
+    pub fn gpt2(d_model: usize, d_ff: usize) -> Self {
+        Self::new(d_model, d_ff)
+            .with_activation(Activation::GeluTanh)
+            .with_residual(true)
+            .with_norm(NormPlacement::Pre)
+    }
+
+    /// LLaMA's block: SwiGLU without biases, residual, pre-RMSNorm with epsilon 1e-6.
+    pub fn llama(d_model: usize, d_ff: usize) -> Self {
+        Self::new(d_model, d_ff)
+            .with_activation(Activation::Silu)
+            .with_variant(FfnVariant::Gated)
+            .with_bias(false)
+            .with_residual(true)
+            .with_norm(NormPlacement::Pre)
+            .with_norm_kind(NormKind::RmsNorm)
+            .with_norm_epsilon(1e-6)
+    }
+
+    /// Builds the block on `device`; fails on a zero size, a bad dropout or epsilon.
+    pub fn init(&self, device: &Device) -> Result<TransformerFfn, ModelError> {
+        check_size("TransformerFfn", "d_model", self.d_model)?;
+        check_size("TransformerFfn", "d_ff", self.d_ff)?;
+        let linear = |d_input, d_output| {
+            LinearConfig::new(d_input, d_output)
+                .with_bias(self.bias)
+                .with_initializer(self.initializer.clone())
+                .init(device)
+        };
+        let norm = match self.norm {
+            NormPlacement::None => None,
+            NormPlacement::Pre | NormPlacement::Post => Some(Norm::new(
+                self.norm_kind,
+                self.d_model,
+                self.norm_epsilon,
+                device,
+            )?),
+        };
+        Ok(TransformerFfn {
+            up: linear(self.d_model, self.d_ff),
+            gate: (self.variant == FfnVariant::Gated).then(|| linear(self.d_model, self.d_ff)),
+            down: linear(self.d_ff, self.d_model),
+            norm,
+            dropout: dropout("TransformerFfn", self.dropout)?,
+            activation: self.activation,
+            residual: self.residual,
+            norm_placement: self.norm,
+        })
+    }
+}
+
+/// Position-wise feed-forward block on `[batch, seq, d_model]` or `[batch, d_model]`.
+#[derive(Module, Debug)]
+pub struct TransformerFfn {
+    /// Projection `d_model → d_ff` (the value path in the gated variant); weight `[d_model, d_ff]`.
+    pub up: Linear,
+    /// Gate projection `d_model → d_ff`, present in the gated variant only.
+    pub gate: Option<Linear>,
+    /// Projection `d_ff → d_model`; weight `[d_ff, d_model]`.
+    pub down: Linear,
+    /// Normalisation, present unless the placement is `None`.
+    pub norm: Option<Norm>,
+    /// Dropout on the hidden activations.
+    pub dropout: Dropout,
+    /// Hidden activation.
+    #[module(skip)]
+    pub activation: Activation,
+    /// Whether the input is added to the output.
+    pub residual: bool,
+    /// Where `norm` is applied.
+    #[module(skip)]
+    pub norm_placement: NormPlacement,
+}
+
+impl TransformerFfn {
+    /// Runs the block; `x` is `[batch, seq, d_model]` or `[batch, d_model]`, the output has the
+    /// same shape. Fails on another rank or a last axis other than `d_model`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>, ModelError> {
+        let dims = x.dims();
+        if !(2..=3).contains(&D) || dims[D - 1] != self.d_model() {
+            return Err(ModelError::InputShape {
+                layer: self.describe(),
+                expected: format!("[batch, seq, {d}] or [batch, {d}]", d = self.d_model()),
+                actual: dims.to_vec(),
+            });
+        }
+        let normalise = |t: Tensor<D>, at: NormPlacement| match &self.norm {
+            Some(norm) if self.norm_placement == at => norm.forward(t),
+            _ => t,
+        };
+        let inner = self.inner(normalise(x.clone(), NormPlacement::Pre));
+        let summed = if self.residual { x + inner } else { inner };
+        Ok(normalise(summed, NormPlacement::Post))
+    }
+
+    /// The projections alone: `down(dropout(act(up(x))))` or its gated form.
+    fn inner<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let hidden = match &self.gate {
+            Some(gate) => self.activation.forward(gate.forward(x.clone())) * self.up.forward(x),
+            None => self.activation.forward(self.up.forward(x)),
+        };
+        self.down.forward(self.dropout.forward(hidden))
+    }
+
+    /// Model width.
+    pub fn d_model(&self) -> usize {
+        self.up.weight.shape().dims::<2>()[0]
+    }
+
+    /// Hidden width.
+    pub fn d_ff(&self) -> usize {
+        self.up.weight.shape().dims::<2>()[1]
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "TransformerFfn(d_model={}, d_ff={}, gated={})",
+            self.d_model(),
+            self.d_ff(),
+            self.gate.is_some()
+        )
+    }
+}
