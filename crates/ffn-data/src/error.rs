@@ -1,0 +1,176 @@
+//! Typed errors of the data crate; each names the file, and the line and column where one applies.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading, splitting or encoding a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("cannot read {path}: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The file holds no bytes (or only blank lines).
+    #[error("{path} is empty: expected a header row followed by data rows")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file has a header but no data rows.
+    #[error("{path} has a header row but no data rows")]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The CSV syntax is broken (for example an unterminated quote or invalid UTF-8).
+    #[error("{path}, line {line}: malformed CSV: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What the CSV reader reported.
+        reason: String,
+    },
+    /// Two header cells carry the same name.
+    #[error("{path}, line 1: duplicate column name '{name}' (columns {first} and {second})")]
+    DuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The repeated name.
+        name: String,
+        /// 1-based index of its first occurrence.
+        first: usize,
+        /// 1-based index of the repeat.
+        second: usize,
+    },
+    /// A data row with another number of cells than the header.
+    #[error("{path}, line {line}: expected {expected} fields like the header, found {found}")]
+    RaggedRow {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Number of header columns.
+        expected: usize,
+        /// Number of cells in the row.
+        found: usize,
+    },
+    /// A feature cell that is not a number.
+    #[error("{path}, line {line}, column '{column}': expected a number, found '{value}'")]
+    NotNumeric {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// A NaN or infinite cell; the models need finite inputs.
+    #[error(
+        "{path}, line {line}, column '{column}': '{value}' is not a finite number; \
+         remove or impute the row"
+    )]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// The requested target column is not in the header.
+    #[error("{path}: no target column '{target}'; the columns are: {columns}")]
+    MissingTarget {
+        /// The file.
+        path: PathBuf,
+        /// The requested name.
+        target: String,
+        /// The header, comma-separated.
+        columns: String,
+    },
+    /// A feature column the model was trained on is missing from the file.
+    #[error("{path}: missing feature column '{column}'; the model was trained on: {expected}")]
+    MissingFeature {
+        /// The file.
+        path: PathBuf,
+        /// The missing column.
+        column: String,
+        /// The trained feature names, comma-separated.
+        expected: String,
+    },
+    /// The dataset's feature columns differ from those the preprocessing was fitted on.
+    #[error("{path}: feature columns [{found}] do not match the trained ones [{expected}]")]
+    FeatureMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The trained feature names.
+        expected: String,
+        /// The file's feature names.
+        found: String,
+    },
+    /// A classification target with only one class.
+    #[error(
+        "{path}: target '{target}' has a single class '{class}'; classification needs two or more"
+    )]
+    SingleClass {
+        /// The file.
+        path: PathBuf,
+        /// Target column.
+        target: String,
+        /// The only class present.
+        class: String,
+    },
+    /// A regression target cell that is not a finite number.
+    #[error(
+        "{path}, line {line}, column '{column}': regression target '{value}' is not a finite number"
+    )]
+    BadTarget {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Target column.
+        column: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// A class label that the trained label map does not know.
+    #[error(
+        "{path}, line {line}: class '{label}' was not seen in training; known classes: {known}"
+    )]
+    UnknownLabel {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// The label.
+        label: String,
+        /// Known labels, comma-separated.
+        known: String,
+    },
+    /// Split fractions that are negative, not finite or do not sum to one.
+    #[error("invalid split: {reason}")]
+    InvalidSplit {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Too few rows for the requested split.
+    #[error("{rows} rows are too few for the split: {reason}")]
+    TooFewRows {
+        /// Rows available.
+        rows: usize,
+        /// What the split needs.
+        reason: String,
+    },
+    /// A batch size of zero.
+    #[error("batch size must be at least 1")]
+    ZeroBatchSize,
+}

@@ -1,0 +1,23 @@
+//! Tabular data for ffn: CSV loading with precise errors, seeded stratified splits, per-feature
+//! standardisation and label maps that are saved with a run, and batching into tensors on any
+//! Burn device.
+
+mod batch;
+mod csv_table;
+mod dataset;
+mod error;
+mod preprocess;
+mod rng;
+mod split;
+mod standardize;
+mod task;
+
+pub use batch::{Batch, BatchTargets, DataLoader, ExampleTargets, Examples};
+pub use csv_table::CsvTable;
+pub use dataset::{Dataset, LoadOptions, MAX_INFERRED_CLASSES, Targets};
+pub use error::DataError;
+pub use preprocess::Preprocessor;
+pub use rng::SplitMix64;
+pub use split::{Split, SplitConfig};
+pub use standardize::Standardizer;
+pub use task::{LabelMap, Task};
