@@ -1,0 +1,561 @@
+//! `ffn`: train, evaluate, predict with and describe feedforward models on tabular data.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use clap::{Args, Parser, Subcommand};
+use ffn_model::Activation;
+use ffn_train::{
+    Backend, Metrics, OptimizerConfig, Prediction, Progress, SavedRun, ScheduleConfig, SplitChoice,
+    Summary, TrainConfig, open_device,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "ffn",
+    version,
+    about = "Train and use feedforward networks on tabular data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model (with no arguments: the default MLP on datasets/iris.csv, on the CPU).
+    Train(Box<TrainArgs>),
+    /// Evaluate a trained run on a split of its dataset or on another file.
+    Eval(EvalArgs),
+    /// Predict rows of a CSV file (the feature columns, without the target).
+    Predict(PredictArgs),
+    /// Describe a run: architecture, parameters, dataset, final metrics.
+    Info(InfoArgs),
+}
+
+#[derive(Args, Default)]
+struct TrainArgs {
+    /// JSON config file; the flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the interrupted run in DIR from its last checkpoint.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    resume: Option<PathBuf>,
+    /// CSV (or .csv.gz) dataset.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Target column (default: the last one).
+    #[arg(long)]
+    target: Option<String>,
+    /// classification or regression (default: inferred from the target).
+    #[arg(long)]
+    task: Option<String>,
+    /// Hidden layer sizes, e.g. 64,64.
+    #[arg(long)]
+    hidden: Option<String>,
+    /// Hidden activation (relu, gelu, tanh, silu, ...).
+    #[arg(long)]
+    activation: Option<String>,
+    /// Dropout after each hidden layer.
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Maximum number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Examples per batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// sgd, adam or adamw (PyTorch defaults).
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// constant, step:SIZE:GAMMA, cosine, warmup-cosine:STEPS, warmup-linear:STEPS, plateau:FACTOR:PATIENCE.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    clip_norm: Option<f64>,
+    /// Early-stopping patience in epochs (0 turns early stopping off).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// flex, ndarray, wgpu or auto.
+    #[arg(long)]
+    backend: Option<String>,
+    /// wgpu adapter index.
+    #[arg(long)]
+    device: Option<usize>,
+    /// Seed of split, initialisation, shuffling and dropout.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run directory to create (default: runs/<dataset>-<seconds since epoch>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// End with one JSON object on the last line of stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Run directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Evaluate every row of this CSV instead of a split of the run's dataset.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// test, valid, train or all.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// flex, ndarray, wgpu or auto.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// wgpu adapter index.
+    #[arg(long)]
+    device: Option<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Run directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// CSV with the trained feature columns (any order; other columns are ignored).
+    #[arg(long)]
+    input: PathBuf,
+    /// Write predictions to this CSV instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// flex, ndarray, wgpu or auto.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// wgpu adapter index.
+    #[arg(long)]
+    device: Option<usize>,
+    /// Print the predictions as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// Run directory.
+    #[arg(long)]
+    run: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => train(TrainArgs::default()),
+        Some(Command::Train(args)) => train(*args),
+        Some(Command::Eval(args)) => eval(args),
+        Some(Command::Predict(args)) => predict(args),
+        Some(Command::Info(args)) => info(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The config of a new run: file (or defaults), then the flags on top.
+fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::load(path)?,
+        None => TrainConfig::default(),
+    };
+    if let Some(v) = &args.dataset {
+        config.dataset = v.clone();
+    }
+    if let Some(v) = &args.target {
+        config.target = Some(v.clone());
+    }
+    if let Some(v) = &args.task {
+        config.task = Some(v.parse().map_err(anyhow::Error::msg)?);
+    }
+    if let Some(v) = &args.hidden {
+        config.model.hidden = parse_hidden(v)?;
+    }
+    if let Some(v) = &args.activation {
+        config.model.activation = v.parse::<Activation>()?;
+    }
+    if let Some(v) = args.dropout {
+        config.model.dropout = v;
+    }
+    if let Some(v) = args.epochs {
+        config.epochs = v;
+    }
+    if let Some(v) = args.batch_size {
+        config.batch_size = v;
+    }
+    if let Some(v) = args.lr {
+        config.lr = v;
+    }
+    if let Some(v) = &args.optimizer {
+        config.optimizer = OptimizerConfig::from_name(v)?;
+    }
+    if let Some(v) = &args.schedule {
+        config.schedule = ScheduleConfig::parse(v)?;
+    }
+    if let Some(v) = args.clip_norm {
+        config.grad_clip_norm = Some(v);
+    }
+    if let Some(v) = args.patience {
+        config.early_stopping = (v > 0).then(|| ffn_train::EarlyStoppingConfig {
+            patience: v,
+            ..config.early_stopping.clone().unwrap_or_default()
+        });
+    }
+    if let Some(v) = &args.backend {
+        config.backend = v.parse::<Backend>()?;
+    }
+    if let Some(v) = args.device {
+        config.device_index = Some(v);
+    }
+    if let Some(v) = args.seed {
+        config.seed = v;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn parse_hidden(spec: &str) -> Result<Vec<usize>> {
+    let sizes: Vec<usize> = spec
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .with_context(|| format!("--hidden takes sizes like 64,64; '{s}' is not a size"))
+        })
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(
+        !sizes.is_empty(),
+        "--hidden needs at least one layer size, e.g. 64,64"
+    );
+    Ok(sizes)
+}
+
+fn default_out(config: &TrainConfig) -> PathBuf {
+    let stem = config.dataset.file_stem().map_or("run".into(), |s| {
+        s.to_string_lossy().trim_end_matches(".csv").to_string()
+    });
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    PathBuf::from("runs").join(format!("{stem}-{stamp}"))
+}
+
+/// Shows progress: a bar on a terminal, one line per epoch otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    batches: usize,
+}
+
+impl Reporter {
+    fn new() -> Self {
+        Self {
+            bar: None,
+            batches: 1,
+        }
+    }
+
+    fn on(&mut self, event: Progress) -> ControlFlow<()> {
+        let terminal = std::io::stdout().is_terminal();
+        match event {
+            Progress::Start {
+                epochs,
+                first_epoch,
+                batches,
+                device,
+            } => {
+                println!(
+                    "training on {device}: epochs {}..{epochs}, {batches} batches each",
+                    first_epoch + 1
+                );
+                self.batches = batches;
+                if terminal {
+                    let bar = ProgressBar::new((epochs * batches) as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{bar:30} epoch {prefix} {msg} [{elapsed}<{eta}]",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.set_position((first_epoch * batches) as u64);
+                    self.bar = Some(bar);
+                }
+            }
+            Progress::Batch { epoch, batch } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position((epoch * self.batches + batch + 1) as u64);
+                    bar.set_prefix((epoch + 1).to_string());
+                }
+            }
+            Progress::Epoch(record) => {
+                let line = format!(
+                    "epoch {:>4}  lr {:.2e}  train {}  valid {}  {:.2}s",
+                    record.epoch,
+                    record.lr,
+                    brief(&record.train),
+                    record.valid.as_ref().map_or("-".into(), brief),
+                    record.seconds
+                );
+                match &self.bar {
+                    Some(bar) => bar.set_message(line),
+                    None => println!("{line}"),
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn brief(m: &Metrics) -> String {
+    let (name, value) = m.main();
+    format!("loss {:.4} {name} {value:.4}", m.loss)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let mut reporter = Reporter::new();
+    let started = std::time::Instant::now();
+    let summary = match &args.resume {
+        Some(dir) => ffn_train::resume(dir, &mut |e| reporter.on(e))
+            .with_context(|| format!("cannot resume {}", dir.display()))?,
+        None => {
+            let config = resolve_config(&args)?;
+            let out = args.out.clone().unwrap_or_else(|| default_out(&config));
+            ffn_train::train(&config, &out, &mut |e| reporter.on(e))
+                .with_context(|| format!("training on {} failed", config.dataset.display()))?
+        }
+    };
+    reporter.finish();
+    let wall = started.elapsed().as_secs_f64();
+    print_summary(&summary, wall);
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "run_dir": summary.run_dir,
+                "epochs_run": summary.epochs_run,
+                "best_epoch": summary.best_epoch,
+                "stopped_early": summary.stopped_early,
+                "params": summary.params,
+                "test": summary.test,
+                "valid": summary.valid,
+                "wall_seconds": wall,
+            })
+        );
+    }
+    Ok(())
+}
+
+fn print_summary(summary: &Summary, wall: f64) {
+    println!(
+        "trained {} epochs (kept epoch {}{}) in {wall:.1}s; {} parameters",
+        summary.epochs_run,
+        summary.best_epoch,
+        if summary.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        summary.params
+    );
+    for (name, metrics) in [("valid", &summary.valid), ("test", &summary.test)] {
+        if let Some(m) = metrics {
+            println!("{name}: {}", describe(m));
+        }
+    }
+    println!("saved the run to {}", summary.run_dir.display());
+}
+
+fn describe(m: &Metrics) -> String {
+    let mut parts = vec![format!("loss {:.4}", m.loss)];
+    for (name, value) in [
+        ("accuracy", m.accuracy),
+        ("macro-F1", m.macro_f1),
+        ("MSE", m.mse),
+        ("MAE", m.mae),
+        ("R²", m.r2),
+    ] {
+        if let Some(v) = value {
+            parts.push(format!("{name} {v:.4}"));
+        }
+    }
+    parts.join(", ")
+}
+
+fn device_for(backend: &str, index: Option<usize>) -> Result<ffn_train::OpenedDevice> {
+    Ok(open_device(backend.parse::<Backend>()?, index)?)
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let run = SavedRun::open(&args.run)?;
+    let split: SplitChoice = args.split.parse()?;
+    let device = device_for(&args.backend, args.device)?;
+    let metrics = run
+        .evaluate(args.dataset.as_deref(), split, &device.device)
+        .with_context(|| format!("cannot evaluate {}", args.run.display()))?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "run_dir": args.run, "split": args.split, "metrics": metrics })
+        );
+    } else {
+        let what = args
+            .dataset
+            .as_ref()
+            .map_or(format!("{} split", args.split), |d| d.display().to_string());
+        println!("{what}: {}", describe(&metrics));
+    }
+    Ok(())
+}
+
+fn predict(args: PredictArgs) -> Result<()> {
+    let run = SavedRun::open(&args.run)?;
+    let device = device_for(&args.backend, args.device)?;
+    let predictions = run
+        .predict_file(&args.input, &device.device)
+        .with_context(|| format!("cannot predict {}", args.input.display()))?;
+    let labels = run.preprocessor.labels.as_ref();
+    let name = |i: usize| labels.and_then(|l| l.name(i)).unwrap_or("?").to_string();
+    let mut csv = String::new();
+    match labels {
+        Some(labels) => {
+            let columns: Vec<String> = labels.classes().iter().map(|c| format!("p_{c}")).collect();
+            csv.push_str(&format!(
+                "{},{}\n",
+                run.preprocessor.target_name,
+                columns.join(",")
+            ));
+        }
+        None => csv.push_str(&format!("{}\n", run.preprocessor.target_name)),
+    }
+    let mut rows = Vec::with_capacity(predictions.len());
+    for p in &predictions {
+        match p {
+            Prediction::Class {
+                index,
+                probabilities,
+            } => {
+                let probs: Vec<String> = probabilities.iter().map(|v| format!("{v:.6}")).collect();
+                csv.push_str(&format!("{},{}\n", name(*index), probs.join(",")));
+                rows.push(json!({ "label": name(*index), "probabilities": probabilities }));
+            }
+            Prediction::Value(v) => {
+                csv.push_str(&format!("{v}\n"));
+                rows.push(json!({ "value": v }));
+            }
+        }
+    }
+    match &args.output {
+        Some(path) => {
+            ffn_model::write_atomically(path, csv.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if !args.json {
+                println!(
+                    "wrote {} predictions to {}",
+                    predictions.len(),
+                    path.display()
+                );
+            }
+        }
+        None if !args.json => print!("{csv}"),
+        None => {}
+    }
+    if args.json {
+        println!("{}", json!({ "run_dir": args.run, "predictions": rows }));
+    }
+    Ok(())
+}
+
+fn info(args: InfoArgs) -> Result<()> {
+    let run = SavedRun::open(&args.run)?;
+    let device = open_device(Backend::Flex, None)?;
+    let params = run.model(&device.device).map(|m| m.num_params()).ok();
+    let pre = &run.preprocessor;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "run_dir": args.run,
+                "dataset": run.config.dataset,
+                "task": pre.task,
+                "features": pre.feature_names,
+                "target": pre.target_name,
+                "classes": pre.labels.as_ref().map(|l| l.classes()),
+                "model": run.config.model,
+                "params": params,
+                "optimizer": run.config.optimizer,
+                "summary": run.summary,
+            })
+        );
+        return Ok(());
+    }
+    let widths: Vec<String> = std::iter::once(pre.feature_names.len())
+        .chain(run.config.model.hidden.iter().copied())
+        .chain(std::iter::once(pre.n_outputs()))
+        .map(|w| w.to_string())
+        .collect();
+    println!("run:        {}", args.run.display());
+    println!(
+        "dataset:    {} (target '{}', {})",
+        run.config.dataset.display(),
+        pre.target_name,
+        pre.task
+    );
+    println!(
+        "model:      MLP {} ({}, dropout {})",
+        widths.join(" → "),
+        run.config.model.activation,
+        run.config.model.dropout
+    );
+    if let Some(p) = params {
+        println!("parameters: {p}");
+    }
+    if let Some(labels) = &pre.labels {
+        println!("classes:    {}", labels.classes().join(", "));
+    }
+    match &run.summary {
+        Some(s) => {
+            println!(
+                "trained:    {} epochs (kept epoch {}) on {}, {:.1}s",
+                s.epochs_run, s.best_epoch, s.backend, s.train_seconds
+            );
+            for (name, m) in [("valid", &s.valid), ("test", &s.test)] {
+                if let Some(m) = m {
+                    println!("{name}:{}{}", " ".repeat(11 - name.len()), describe(m));
+                }
+            }
+        }
+        None => println!(
+            "trained:    not finished (resume with `ffn train --resume {}`)",
+            args.run.display()
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Typed errors of the training library.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while training, evaluating or predicting.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A backend name that is not known.
+    #[error("unknown backend '{0}'; valid backends: {names}", names = crate::Backend::NAMES)]
+    UnknownBackend(String),
+    /// wgpu was requested but no adapter could be opened.
+    #[error(
+        "cannot open {requested}: {reason}. This machine can use the CPU backends: \
+         --backend flex or --backend ndarray (or --backend auto to fall back by itself)"
+    )]
+    NoGpu {
+        /// What was asked for.
+        requested: String,
+        /// What wgpu reported.
+        reason: String,
+    },
+    /// A configuration value outside its valid range.
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
+    /// A problem with the data.
+    #[error(transparent)]
+    Data(#[from] ffn_data::DataError),
+    /// A problem with the model.
+    #[error(transparent)]
+    Model(#[from] ffn_model::ModelError),
+    /// A run directory or file that is missing, unreadable or corrupt.
+    #[error("{path}: {reason}")]
+    Run {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The caller asked training to stop; the run can be resumed from its checkpoint.
+    #[error("training interrupted after epoch {epoch}; continue with `ffn train --resume {}`", run_dir.display())]
+    Interrupted {
+        /// Epochs completed and checkpointed.
+        epoch: usize,
+        /// The run directory.
+        run_dir: PathBuf,
+    },
+    /// The compute device failed (for example while reading results back).
+    #[error("device error: {0}")]
+    Device(String),
+    /// The loss stopped being a finite number.
+    #[error(
+        "training diverged: the mean training loss of epoch {epoch} is {loss}; the last good \
+         checkpoint (epoch {last_good}) is kept. Lower the learning rate or enable gradient clipping"
+    )]
+    Diverged {
+        /// 1-based epoch whose loss was not finite.
+        epoch: usize,
+        /// The loss value.
+        loss: f64,
+        /// Last epoch with a saved checkpoint (0: none).
+        last_good: usize,
+    },
+}

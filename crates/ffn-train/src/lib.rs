@@ -1,0 +1,34 @@
+//! Training engine of ffn: losses, optimisers with PyTorch's rules, learning-rate schedules,
+//! gradient clipping and accumulation, early stopping, metrics, run directories with atomic
+//! checkpoints and exact resume, and evaluation and prediction of saved runs. The `ffn` binary is
+//! a thin command line over this library.
+
+mod backend;
+mod clip;
+mod config;
+mod error;
+mod evaluate;
+mod loss;
+mod metrics;
+mod metrics_log;
+mod optimizer;
+mod run_dir;
+mod saved_run;
+mod schedule;
+mod trainer;
+
+pub use backend::{Backend, OpenedDevice, open_device};
+pub use clip::clip_global_norm;
+pub use config::{EarlyStoppingConfig, ModelSpec, TrainConfig};
+pub use error::TrainError;
+pub use evaluate::{Prediction, evaluate, forward_all, predict, task_loss};
+pub use loss::{
+    LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,
+};
+pub use metrics::{Metrics, accuracy, macro_f1, r2};
+pub use metrics_log::csv as metrics_csv;
+pub use optimizer::{AdamParams, OptimizerConfig, SgdParams};
+pub use run_dir::RunDir;
+pub use saved_run::{SavedRun, SplitChoice};
+pub use schedule::{Schedule, ScheduleConfig};
+pub use trainer::{EpochRecord, Progress, Summary, load_dataset, model_config, resume, train};

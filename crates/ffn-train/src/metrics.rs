@@ -1,0 +1,126 @@
+//! Evaluation metrics: accuracy and macro-F1 for classification; MSE, MAE and R² for regression.
+
+use serde::{Deserialize, Serialize};
+
+/// Metrics of one split at one point of training; absent values do not apply to the task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Mean loss (as optimised: standardised units for regression).
+    pub loss: f64,
+    /// Fraction of correctly classified rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Unweighted mean of the per-class F1 scores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    /// Mean squared error, in target units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mse: Option<f64>,
+    /// Mean absolute error, in target units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mae: Option<f64>,
+    /// Coefficient of determination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r2: Option<f64>,
+}
+
+impl Metrics {
+    /// Classification metrics of `predicted` against `actual` class indices.
+    pub fn classification(
+        loss: f64,
+        predicted: &[usize],
+        actual: &[usize],
+        classes: usize,
+    ) -> Self {
+        Self {
+            loss,
+            accuracy: Some(accuracy(predicted, actual)),
+            macro_f1: Some(macro_f1(predicted, actual, classes)),
+            ..Self::default()
+        }
+    }
+
+    /// Regression metrics of `predicted` against `actual` values.
+    pub fn regression(loss: f64, predicted: &[f64], actual: &[f64]) -> Self {
+        let n = actual.len().max(1) as f64;
+        let mse = predicted
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p - a).powi(2))
+            .sum::<f64>()
+            / n;
+        let mae = predicted
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p - a).abs())
+            .sum::<f64>()
+            / n;
+        Self {
+            loss,
+            mse: Some(mse),
+            mae: Some(mae),
+            r2: Some(r2(predicted, actual)),
+            ..Self::default()
+        }
+    }
+
+    /// The headline metric and its name: accuracy for classification, R² for regression.
+    pub fn main(&self) -> (&'static str, f64) {
+        match (self.accuracy, self.r2) {
+            (Some(acc), _) => ("accuracy", acc),
+            (None, Some(r2)) => ("r2", r2),
+            _ => ("loss", self.loss),
+        }
+    }
+}
+
+/// Fraction of equal entries.
+pub fn accuracy(predicted: &[usize], actual: &[usize]) -> f64 {
+    let correct = predicted.iter().zip(actual).filter(|(p, a)| p == a).count();
+    correct as f64 / actual.len().max(1) as f64
+}
+
+/// Mean over classes of `2·TP / (2·TP + FP + FN)`; a class absent from both gets 0 and still
+/// counts, as scikit-learn's `f1_score(average="macro", labels=all)` with `zero_division=0`.
+pub fn macro_f1(predicted: &[usize], actual: &[usize], classes: usize) -> f64 {
+    let mut tp = vec![0usize; classes];
+    let mut fp = vec![0usize; classes];
+    let mut fn_ = vec![0usize; classes];
+    for (&p, &a) in predicted.iter().zip(actual) {
+        if p == a {
+            tp[a] += 1;
+        } else {
+            fp[p] += 1;
+            fn_[a] += 1;
+        }
+    }
+    let f1: f64 = (0..classes)
+        .map(|c| {
+            let denominator = 2 * tp[c] + fp[c] + fn_[c];
+            if denominator == 0 {
+                0.0
+            } else {
+                2.0 * tp[c] as f64 / denominator as f64
+            }
+        })
+        .sum();
+    f1 / classes.max(1) as f64
+}
+
+/// `1 - SS_res / SS_tot`; 0 when the targets are constant and predicted exactly, else -inf-free
+/// (constant targets with errors give 0 as scikit-learn does with `force_finite`).
+pub fn r2(predicted: &[f64], actual: &[f64]) -> f64 {
+    let n = actual.len().max(1) as f64;
+    let mean = actual.iter().sum::<f64>() / n;
+    let ss_tot: f64 = actual.iter().map(|a| (a - mean).powi(2)).sum();
+    let ss_res: f64 = predicted
+        .iter()
+        .zip(actual)
+        .map(|(p, a)| (p - a).powi(2))
+        .sum();
+    if ss_tot == 0.0 {
+        if ss_res == 0.0 { 1.0 } else { 0.0 }
+    } else {
+        1.0 - ss_res / ss_tot
+    }
+}

@@ -1,0 +1,69 @@
+//! The per-epoch metrics logs of a run: `metrics.csv` and `metrics.jsonl`.
+
+use crate::{EpochRecord, Metrics, RunDir, TrainError};
+
+/// A metric's column name and how to read it from [`Metrics`].
+type Column = (&'static str, fn(&Metrics) -> Option<f64>);
+
+/// Metric columns in log order.
+const COLUMNS: [Column; 6] = [
+    ("loss", |m| Some(m.loss)),
+    ("accuracy", |m| m.accuracy),
+    ("macro_f1", |m| m.macro_f1),
+    ("mse", |m| m.mse),
+    ("mae", |m| m.mae),
+    ("r2", |m| m.r2),
+];
+
+/// Rewrites both logs from `history` (atomically, so a crash leaves the previous complete logs).
+pub fn write(run: &RunDir, history: &[EpochRecord]) -> Result<(), TrainError> {
+    run.write(&run.metrics_csv(), csv(history).as_bytes())?;
+    let mut jsonl = String::new();
+    for record in history {
+        let line = serde_json::to_string(record).map_err(|e| TrainError::Run {
+            path: run.metrics_jsonl(),
+            reason: e.to_string(),
+        })?;
+        jsonl.push_str(&line);
+        jsonl.push('\n');
+    }
+    run.write(&run.metrics_jsonl(), jsonl.as_bytes())
+}
+
+/// The CSV text: `epoch,lr,seconds,train_loss,...,valid_loss,...`, with only the metric columns
+/// that apply to the task.
+pub fn csv(history: &[EpochRecord]) -> String {
+    let Some(first) = history.first() else {
+        return String::new();
+    };
+    let present: Vec<_> = COLUMNS
+        .iter()
+        .filter(|(_, get)| get(&first.train).is_some())
+        .collect();
+    let with_valid = first.valid.is_some();
+    let mut header = vec!["epoch".to_string(), "lr".into(), "seconds".into()];
+    for split in ["train", "valid"]
+        .iter()
+        .take(if with_valid { 2 } else { 1 })
+    {
+        header.extend(present.iter().map(|(name, _)| format!("{split}_{name}")));
+    }
+    let mut out = header.join(",") + "\n";
+    for record in history {
+        let mut cells = vec![
+            record.epoch.to_string(),
+            record.lr.to_string(),
+            format!("{:.4}", record.seconds),
+        ];
+        for metrics in std::iter::once(&record.train).chain(record.valid.as_ref()) {
+            cells.extend(
+                present
+                    .iter()
+                    .map(|(_, get)| get(metrics).map_or(String::new(), |v| v.to_string())),
+            );
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}

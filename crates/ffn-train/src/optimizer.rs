@@ -1,0 +1,186 @@
+//! Optimisers with PyTorch's update rules and defaults, built on Burn's implementations.
+//!
+//! Burn's own defaults differ from PyTorch's (Adam/AdamW epsilon 1e-5, AdamW weight decay 1e-4,
+//! SGD momentum dampening 0.1), so every value is set here explicitly:
+//! SGD: momentum 0, dampening 0, Nesterov off, weight decay 0 (L2, added to the gradient).
+//! Adam: betas (0.9, 0.999), epsilon 1e-8, weight decay 0 (L2, added to the gradient).
+//! AdamW: betas (0.9, 0.999), epsilon 1e-8, weight decay 0.01 (decoupled: `p *= 1 - lr·wd`).
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// SGD hyper-parameters (PyTorch's `torch.optim.SGD`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SgdParams {
+    /// Momentum factor; 0 disables momentum.
+    pub momentum: f64,
+    /// Dampening of the momentum.
+    pub dampening: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
+}
+
+impl Default for SgdParams {
+    fn default() -> Self {
+        Self {
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// Adam or AdamW hyper-parameters (PyTorch's `torch.optim.Adam` / `AdamW`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamParams {
+    /// Decay of the first moment.
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// Decay of the second moment.
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    /// Added to the denominator.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Weight decay: an L2 penalty for Adam, decoupled for AdamW.
+    pub weight_decay: f64,
+    /// AMSGrad variant.
+    #[serde(default)]
+    pub amsgrad: bool,
+}
+
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+impl AdamParams {
+    /// PyTorch's defaults with the given weight decay (0 for Adam, 0.01 for AdamW).
+    pub fn with_weight_decay(weight_decay: f64) -> Self {
+        Self {
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
+            weight_decay,
+            amsgrad: false,
+        }
+    }
+}
+
+/// The optimiser of a run, tagged by `kind` in JSON (`{"kind": "adamw", "weight_decay": 0.01}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent.
+    Sgd(#[serde(default)] SgdParams),
+    /// Adam with L2 weight decay.
+    Adam(#[serde(default = "adam_defaults")] AdamParams),
+    /// Adam with decoupled weight decay.
+    Adamw(#[serde(default = "adamw_defaults")] AdamParams),
+}
+
+fn adam_defaults() -> AdamParams {
+    AdamParams::with_weight_decay(0.0)
+}
+fn adamw_defaults() -> AdamParams {
+    AdamParams::with_weight_decay(0.01)
+}
+
+impl Default for OptimizerConfig {
+    /// Adam with PyTorch's defaults.
+    fn default() -> Self {
+        OptimizerConfig::Adam(adam_defaults())
+    }
+}
+
+impl OptimizerConfig {
+    /// The optimiser named `sgd`, `adam` or `adamw`, with PyTorch's defaults.
+    pub fn from_name(name: &str) -> Result<Self, TrainError> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(OptimizerConfig::Sgd(SgdParams::default())),
+            "adam" => Ok(OptimizerConfig::Adam(adam_defaults())),
+            "adamw" => Ok(OptimizerConfig::Adamw(adamw_defaults())),
+            other => Err(TrainError::InvalidConfig(format!(
+                "unknown optimizer '{other}'; valid optimizers: sgd, adam, adamw"
+            ))),
+        }
+    }
+
+    /// Checks the hyper-parameters' ranges.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |msg: String| Err(TrainError::InvalidConfig(msg));
+        match self {
+            OptimizerConfig::Sgd(p) => {
+                if !(0.0..1.0).contains(&p.momentum) || !(0.0..=1.0).contains(&p.dampening) {
+                    return bad("sgd needs momentum in [0, 1) and dampening in [0, 1]".into());
+                }
+                if p.nesterov && (p.momentum == 0.0 || p.dampening != 0.0) {
+                    return bad("Nesterov momentum needs momentum > 0 and dampening 0".into());
+                }
+                if p.weight_decay.is_nan() || p.weight_decay < 0.0 {
+                    return bad("weight_decay must be >= 0".into());
+                }
+            }
+            OptimizerConfig::Adam(p) | OptimizerConfig::Adamw(p) => {
+                if !(0.0..1.0).contains(&p.beta1) || !(0.0..1.0).contains(&p.beta2) {
+                    return bad(format!(
+                        "betas must be in [0, 1), got {} and {}",
+                        p.beta1, p.beta2
+                    ));
+                }
+                if p.eps.is_nan() || p.eps <= 0.0 || p.weight_decay.is_nan() || p.weight_decay < 0.0
+                {
+                    return bad("eps must be > 0 and weight_decay >= 0".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the Burn optimiser with exactly these hyper-parameters.
+    pub fn init(&self) -> ModuleOptimizer {
+        let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
+        match self {
+            OptimizerConfig::Sgd(p) => {
+                let momentum = (p.momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(p.momentum)
+                        .with_dampening(p.dampening)
+                        .with_nesterov(p.nesterov)
+                });
+                SgdConfig::new()
+                    .with_momentum(momentum)
+                    .with_weight_decay(decay(p.weight_decay))
+                    .init()
+            }
+            OptimizerConfig::Adam(p) => AdamConfig::new()
+                .with_beta_1(p.beta1 as f32)
+                .with_beta_2(p.beta2 as f32)
+                .with_epsilon(p.eps as f32)
+                .with_amsgrad(p.amsgrad)
+                .with_weight_decay(decay(p.weight_decay))
+                .init(),
+            OptimizerConfig::Adamw(p) => AdamWConfig::new()
+                .with_beta_1(p.beta1 as f32)
+                .with_beta_2(p.beta2 as f32)
+                .with_epsilon(p.eps as f32)
+                .with_amsgrad(p.amsgrad)
+                .with_weight_decay(p.weight_decay as f32)
+                .init(),
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The files of a run directory, each written atomically (temporary file + rename).
+//!
+//! ```text
+//! RUN/config.json          the fully resolved TrainConfig
+//! RUN/preprocessor.json    feature order, standardisation, label map
+//! RUN/split.json           row indices of train/valid/test
+//! RUN/model.bpk            final weights (Burn record)
+//! RUN/metrics.csv          one line per epoch
+//! RUN/metrics.jsonl        one JSON object per epoch
+//! RUN/summary.json         final metrics and timings
+//! RUN/checkpoint/state.json         last completed epoch: counters, schedule, history
+//! RUN/checkpoint/model-EPOCH.bpk    weights at that epoch
+//! RUN/checkpoint/optimizer-EPOCH.bpk optimiser state at that epoch
+//! RUN/checkpoint/best-model.bpk     weights of the best epoch so far (early stopping)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::TrainError;
+
+/// Paths inside one run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root` (not created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Creates the directory and its `checkpoint/` folder.
+    pub fn create(&self) -> Result<(), TrainError> {
+        std::fs::create_dir_all(self.checkpoint_dir()).map_err(|e| self.error(&self.root, e))
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.json`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    /// `preprocessor.json`.
+    pub fn preprocessor(&self) -> PathBuf {
+        self.root.join("preprocessor.json")
+    }
+    /// `split.json`.
+    pub fn split(&self) -> PathBuf {
+        self.root.join("split.json")
+    }
+    /// `model.bpk`, the final weights.
+    pub fn model(&self) -> PathBuf {
+        self.root.join("model.bpk")
+    }
+    /// `metrics.csv`.
+    pub fn metrics_csv(&self) -> PathBuf {
+        self.root.join("metrics.csv")
+    }
+    /// `metrics.jsonl`.
+    pub fn metrics_jsonl(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+    /// `summary.json`.
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+    /// `checkpoint/`.
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+    /// `checkpoint/state.json`.
+    pub fn state(&self) -> PathBuf {
+        self.checkpoint_dir().join("state.json")
+    }
+    /// `checkpoint/model-EPOCH.bpk`.
+    pub fn checkpoint_model(&self, epoch: usize) -> PathBuf {
+        self.checkpoint_dir().join(format!("model-{epoch:05}.bpk"))
+    }
+    /// `checkpoint/optimizer-EPOCH.bpk`.
+    pub fn checkpoint_optimizer(&self, epoch: usize) -> PathBuf {
+        self.checkpoint_dir()
+            .join(format!("optimizer-{epoch:05}.bpk"))
+    }
+    /// `checkpoint/best-model.bpk`.
+    pub fn best_model(&self) -> PathBuf {
+        self.checkpoint_dir().join("best-model.bpk")
+    }
+
+    /// Writes `value` as pretty JSON to `path`, atomically.
+    pub fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), TrainError> {
+        let mut text = serde_json::to_string_pretty(value).map_err(|e| TrainError::Run {
+            path: path.to_path_buf(),
+            reason: format!("cannot serialise: {e}"),
+        })?;
+        text.push('\n');
+        self.write(path, text.as_bytes())
+    }
+
+    /// Writes bytes to `path`, atomically.
+    pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+        ffn_model::write_atomically(path, bytes).map_err(|e| self.error(path, e))
+    }
+
+    /// Reads a JSON file, saying which file is missing or corrupt.
+    pub fn read_json<T: DeserializeOwned>(&self, path: &Path) -> Result<T, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Run {
+            path: path.to_path_buf(),
+            reason: format!(
+                "cannot read ({e}); is {} a run directory written by `ffn train`?",
+                self.root.display()
+            ),
+        })?;
+        serde_json::from_str(&text).map_err(|e| TrainError::Run {
+            path: path.to_path_buf(),
+            reason: format!("corrupt file: {e}"),
+        })
+    }
+
+    fn error(&self, path: &Path, e: std::io::Error) -> TrainError {
+        TrainError::Run {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! End-to-end training on the shipped datasets: accuracy, determinism, early stopping, resume
+//! equivalence, divergence, and a run killed mid-epoch.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use burn::prelude::*;
+use ffn_data::Preprocessor;
+use ffn_model::load_module;
+use ffn_train::{
+    EarlyStoppingConfig, Progress, ScheduleConfig, Summary, TrainConfig, TrainError, model_config,
+};
+
+use crate::datasets;
+
+/// Training draws initial weights and dropout masks from the flex device's random generator, which
+/// every thread of the process shares: tests that compare runs take turns.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn quiet(_: Progress) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
+fn iris(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        dataset: datasets().join("iris.csv"),
+        epochs,
+        early_stopping: None,
+        ..TrainConfig::default()
+    }
+}
+
+/// Weights of the run's final model, flattened.
+fn final_weights(dir: &Path) -> Vec<f32> {
+    checkpoint_weights(dir, &dir.join("model.bpk"))
+}
+
+fn checkpoint_weights(dir: &Path, file: &Path) -> Vec<f32> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let config: TrainConfig = serde_json::from_str(&read("config.json")).unwrap();
+    let pre: Preprocessor = serde_json::from_str(&read("preprocessor.json")).unwrap();
+    let device = Device::flex();
+    let model = load_module(model_config(&config, &pre).init(&device).unwrap(), file).unwrap();
+    let mut weights = Vec::new();
+    for layer in model.hidden.iter().map(|h| &h.dense).chain([&model.output]) {
+        weights.extend(
+            layer
+                .linear
+                .weight
+                .val()
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap(),
+        );
+    }
+    weights
+}
+
+/// The metrics logged per epoch, without the timings.
+fn history(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn iris_trains_well_and_reproducibly() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let config = iris(60);
+    let a = ffn_train::train(&config, &dir.path().join("a"), &mut quiet).unwrap();
+    let b = ffn_train::train(&config, &dir.path().join("b"), &mut quiet).unwrap();
+    let accuracy = a.test.as_ref().unwrap().accuracy.unwrap();
+    assert!(accuracy >= 0.9, "test accuracy {accuracy}");
+    assert_eq!(
+        (a.epochs_run, a.params),
+        (60, 4 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3)
+    );
+    assert_eq!(a.test, b.test);
+    assert_eq!(
+        history(&dir.path().join("a")),
+        history(&dir.path().join("b"))
+    );
+    assert_eq!(
+        final_weights(&dir.path().join("a")),
+        final_weights(&dir.path().join("b"))
+    );
+    for file in [
+        "config.json",
+        "preprocessor.json",
+        "split.json",
+        "model.bpk",
+        "metrics.csv",
+        "summary.json",
+    ] {
+        assert!(dir.path().join("a").join(file).exists(), "{file}");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("a/metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("epoch,lr,seconds,train_loss,train_accuracy,train_macro_f1,valid_loss")
+    );
+    assert_eq!(csv.lines().count(), 61);
+
+    let other_seed = TrainConfig {
+        seed: 1,
+        ..iris(60)
+    };
+    let c = ffn_train::train(&other_seed, &dir.path().join("c"), &mut quiet).unwrap();
+    assert_ne!(
+        final_weights(&dir.path().join("a")),
+        final_weights(&dir.path().join("c"))
+    );
+    assert!(
+        ffn_train::train(&config, &dir.path().join("a"), &mut quiet).is_err(),
+        "no overwrite"
+    );
+    let _: Summary = c;
+}
+
+#[test]
+fn early_stopping_restores_the_best_epoch() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        lr: 0.05,
+        early_stopping: Some(EarlyStoppingConfig {
+            patience: 3,
+            min_delta: 0.0,
+            restore_best: true,
+        }),
+        ..iris(500)
+    };
+    let summary = ffn_train::train(&config, dir.path(), &mut quiet).unwrap();
+    assert!(
+        summary.stopped_early && summary.epochs_run < 500,
+        "{summary:?}"
+    );
+    assert_eq!(summary.best_epoch + 3, summary.epochs_run);
+    let logged = history(dir.path());
+    let losses: Vec<f64> = logged
+        .iter()
+        .map(|r| r["valid"]["loss"].as_f64().unwrap())
+        .collect();
+    let best = losses.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(losses[summary.best_epoch - 1], best);
+    let kept = summary.valid.unwrap().loss;
+    assert!((kept - best).abs() < 1e-6, "kept {kept}, best {best}");
+}
+
+#[test]
+fn resumed_run_ends_with_the_same_weights() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = iris(6);
+    config.model.dropout = 0.2;
+    config.schedule = ScheduleConfig::Cosine { min_lr: 0.0 };
+    config.optimizer = ffn_train::OptimizerConfig::from_name("adamw").unwrap();
+    let straight = dir.path().join("straight");
+    let resumed = dir.path().join("resumed");
+    ffn_train::train(&config, &straight, &mut quiet).unwrap();
+
+    let mut stop_after_three = |event: Progress| match event {
+        Progress::Epoch(record) if record.epoch == 3 => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    };
+    let error = ffn_train::train(&config, &resumed, &mut stop_after_three).unwrap_err();
+    assert!(
+        matches!(error, TrainError::Interrupted { epoch: 3, .. }),
+        "{error}"
+    );
+    assert!(!resumed.join("model.bpk").exists());
+    ffn_train::resume(&resumed, &mut quiet).unwrap();
+
+    let (a, b) = (history(&straight), history(&resumed));
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "epoch histories differ");
+    }
+    let (a, b) = (final_weights(&straight), final_weights(&resumed));
+    let max_diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert_eq!(max_diff, 0.0, "final weights differ");
+    let error = ffn_train::resume(&resumed, &mut quiet).unwrap_err();
+    assert!(error.to_string().contains("already finished"), "{error}");
+}
+
+#[test]
+fn divergence_stops_with_a_message_and_keeps_the_last_checkpoint() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        dataset: datasets().join("diabetes.csv"),
+        lr: 1e4,
+        optimizer: ffn_train::OptimizerConfig::from_name("sgd").unwrap(),
+        epochs: 50,
+        early_stopping: None,
+        ..TrainConfig::default()
+    };
+    let error = ffn_train::train(&config, dir.path(), &mut quiet).unwrap_err();
+    let TrainError::Diverged {
+        epoch, last_good, ..
+    } = error
+    else {
+        panic!("expected divergence, got {error}");
+    };
+    assert_eq!(last_good + 1, epoch);
+    if last_good > 0 {
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("checkpoint/state.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state["epoch"].as_u64(), Some(last_good as u64));
+        let file = dir
+            .path()
+            .join(format!("checkpoint/model-{last_good:05}.bpk"));
+        assert!(
+            checkpoint_weights(dir.path(), &file)
+                .iter()
+                .all(|w| w.is_finite())
+        );
+    }
+}
+
+#[test]
+fn killed_run_leaves_a_loadable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ffn"))
+        .args([
+            "train",
+            "--epochs",
+            "100000",
+            "--patience",
+            "0",
+            "--dataset",
+        ])
+        .arg(datasets().join("digits.csv"))
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = out.join("checkpoint/state.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let epoch = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["epoch"].as_u64())
+            .unwrap_or(0);
+        if epoch >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after 120 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(37));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let text = std::fs::read_to_string(&state).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let epoch = value["epoch"].as_u64().unwrap();
+    let file = out.join(format!("checkpoint/model-{epoch:05}.bpk"));
+    let weights = checkpoint_weights(&out, &file);
+    assert!(!weights.is_empty() && weights.iter().all(|w| w.is_finite()));
+    let leftovers: Vec<_> = std::fs::read_dir(out.join("checkpoint"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".ffn-"))
+        .collect();
+    assert!(
+        leftovers.len() <= 1,
+        "at most the file being written when killed: {leftovers:?}"
+    );
+}
