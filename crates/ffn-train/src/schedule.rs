@@ -8,11 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::TrainError;
 
 /// A learning-rate schedule, tagged by `kind` in JSON.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ScheduleConfig {
     /// The peak rate throughout.
-    #[default]
     Constant,
     /// Multiply by `gamma` every `step_size` epochs (PyTorch `StepLR`).
     Step {
@@ -60,6 +59,18 @@ pub enum ScheduleConfig {
 
 fn default_threshold() -> f64 {
     1e-4
+}
+
+impl Default for ScheduleConfig {
+    /// Halve the rate after 10 epochs without improvement of the validation loss.
+    fn default() -> Self {
+        ScheduleConfig::ReduceOnPlateau {
+            factor: 0.5,
+            patience: 10,
+            threshold: default_threshold(),
+            min_lr: 0.0,
+        }
+    }
 }
 
 impl ScheduleConfig {

@@ -56,7 +56,7 @@ struct TrainArgs {
     /// classification or regression (default: inferred from the target).
     #[arg(long)]
     task: Option<String>,
-    /// Hidden layer sizes, e.g. 64,64.
+    /// Hidden layer sizes, e.g. 64,64 (default: 128).
     #[arg(long)]
     hidden: Option<String>,
     /// Hidden activation (relu, gelu, tanh, silu, ...).

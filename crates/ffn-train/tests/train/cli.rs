@@ -191,11 +191,14 @@ fn eval_predict_and_info_work_on_a_run() {
     let out = ffn(&["info", "--run", "run", "--json"], dir);
     assert!(out.status.success());
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(info["params"], 4 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3);
+    assert_eq!(info["params"], 4 * 128 + 128 + 128 * 3 + 3);
     assert_eq!(info["classes"][2], "virginica");
     let out = ffn(&["info", "--run", "run"], dir);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("MLP 4 → 64 → 64 → 3"), "{text}");
+    assert!(
+        text.contains("MLP 4 → 128 → 3 (relu, dropout 0.3)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -82,10 +82,7 @@ fn iris_trains_well_and_reproducibly() {
     let b = ffn_train::train(&config, &dir.path().join("b"), &mut quiet).unwrap();
     let accuracy = a.test.as_ref().unwrap().accuracy.unwrap();
     assert!(accuracy >= 0.9, "test accuracy {accuracy}");
-    assert_eq!(
-        (a.epochs_run, a.params),
-        (60, 4 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3)
-    );
+    assert_eq!((a.epochs_run, a.params), (60, 4 * 128 + 128 + 128 * 3 + 3));
     assert_eq!(a.test, b.test);
     assert_eq!(
         history(&dir.path().join("a")),
