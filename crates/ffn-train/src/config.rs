@@ -89,7 +89,7 @@ pub struct TrainConfig {
     pub loss: LossConfig,
     /// Clip the global L2 norm of the gradients to this value.
     pub grad_clip_norm: Option<f64>,
-    /// Batches whose gradients are summed before each optimiser step.
+    /// Batches whose gradients are averaged into each optimiser step (1: a step per batch).
     pub grad_accumulation: usize,
     /// Early stopping on the validation loss; `None` trains all epochs.
     pub early_stopping: Option<EarlyStoppingConfig>,

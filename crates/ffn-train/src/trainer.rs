@@ -150,9 +150,15 @@ pub fn train(
     run.write_json(&run.split(), &split)?;
     let data = encode(&dataset, &split, preprocessor)?;
 
-    let autodiff = device.device.clone().autodiff();
-    autodiff.seed(config.seed);
-    let model = model_config(config, &data.preprocessor).init(&autodiff)?;
+    // Initialise on the CPU from the seed, then move: every backend starts from the same weights.
+    let cpu = Device::flex();
+    cpu.seed(config.seed);
+    let mlp = model_config(config, &data.preprocessor);
+    let initial = mlp.init(&cpu)?.into_record();
+    let model = mlp
+        .init(&device.device.clone().autodiff())?
+        .try_load_record(initial)
+        .map_err(|e| TrainError::Device(format!("cannot move the initial weights: {e}")))?;
     let steps = total_steps(config, data.train.len());
     let state = CheckpointState {
         epoch: 0,
@@ -292,11 +298,15 @@ impl Context<'_> {
                 let loss = task_loss(output, batch.targets, &config.loss);
                 let detached = loss.clone().inner();
                 loss_sum = Some(loss_sum.map_or(detached.clone(), |sum| sum + detached));
-                let scaled = loss / config.grad_accumulation as f64;
+                // Each batch's share of its accumulation group, so a group's gradient is the mean
+                // over its batches (the last group of an epoch may be shorter).
+                let k = config.grad_accumulation;
+                let group = k.min(batches - index / k * k);
+                let scaled = loss / group as f64;
                 let grads = GradientsParams::from_grads(scaled.backward(), &model);
                 accumulator.accumulate(&model, grads);
                 let last = index + 1 == batches;
-                if (index + 1) % config.grad_accumulation == 0 || last {
+                if (index + 1) % k == 0 || last {
                     let mut grads = accumulator.grads();
                     if let Some(max_norm) = config.grad_clip_norm {
                         clip_global_norm(&model, &mut grads, max_norm);

@@ -103,6 +103,23 @@ struct TrainArgs {
     json: bool,
 }
 
+/// Where `eval` and `predict` compute.
+#[derive(Args)]
+struct ComputeArgs {
+    /// flex, ndarray, wgpu or auto.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// wgpu adapter index.
+    #[arg(long)]
+    device: Option<usize>,
+}
+
+impl ComputeArgs {
+    fn open(&self) -> Result<ffn_train::OpenedDevice> {
+        Ok(open_device(self.backend.parse::<Backend>()?, self.device)?)
+    }
+}
+
 #[derive(Args)]
 struct EvalArgs {
     /// Run directory.
@@ -114,12 +131,8 @@ struct EvalArgs {
     /// test, valid, train or all.
     #[arg(long, default_value = "test")]
     split: String,
-    /// flex, ndarray, wgpu or auto.
-    #[arg(long, default_value = "flex")]
-    backend: String,
-    /// wgpu adapter index.
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    compute: ComputeArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -136,12 +149,8 @@ struct PredictArgs {
     /// Write predictions to this CSV instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// flex, ndarray, wgpu or auto.
-    #[arg(long, default_value = "flex")]
-    backend: String,
-    /// wgpu adapter index.
-    #[arg(long)]
-    device: Option<usize>,
+    #[command(flatten)]
+    compute: ComputeArgs,
     /// Print the predictions as one JSON object.
     #[arg(long)]
     json: bool,
@@ -409,14 +418,10 @@ fn describe(m: &Metrics) -> String {
     parts.join(", ")
 }
 
-fn device_for(backend: &str, index: Option<usize>) -> Result<ffn_train::OpenedDevice> {
-    Ok(open_device(backend.parse::<Backend>()?, index)?)
-}
-
 fn eval(args: EvalArgs) -> Result<()> {
     let run = SavedRun::open(&args.run)?;
     let split: SplitChoice = args.split.parse()?;
-    let device = device_for(&args.backend, args.device)?;
+    let device = args.compute.open()?;
     let metrics = run
         .evaluate(args.dataset.as_deref(), split, &device.device)
         .with_context(|| format!("cannot evaluate {}", args.run.display()))?;
@@ -437,7 +442,7 @@ fn eval(args: EvalArgs) -> Result<()> {
 
 fn predict(args: PredictArgs) -> Result<()> {
     let run = SavedRun::open(&args.run)?;
-    let device = device_for(&args.backend, args.device)?;
+    let device = args.compute.open()?;
     let predictions = run
         .predict_file(&args.input, &device.device)
         .with_context(|| format!("cannot predict {}", args.input.display()))?;

@@ -86,6 +86,10 @@ fn invalid_values_are_rejected() {
         (vec!["--task", "ranking"], "unknown task 'ranking'"),
         (vec!["--schedule", "cosine:x"], "unknown schedule"),
         (vec!["--target", "colour"], "no target column 'colour'"),
+        (
+            vec!["--backend", "wgpu", "--device", "7"],
+            "cannot open wgpu (DiscreteGpu(7))",
+        ),
     ] {
         let mut args = vec!["train", "--dataset", iris, "--out", "r"];
         args.extend(flags);

@@ -9,7 +9,8 @@ use burn::prelude::*;
 use ffn_data::Preprocessor;
 use ffn_model::load_module;
 use ffn_train::{
-    EarlyStoppingConfig, Progress, ScheduleConfig, Summary, TrainConfig, TrainError, model_config,
+    Backend, EarlyStoppingConfig, Progress, ScheduleConfig, Summary, TrainConfig, TrainError,
+    model_config,
 };
 
 use crate::datasets;
@@ -122,6 +123,69 @@ fn iris_trains_well_and_reproducibly() {
         "no overwrite"
     );
     let _: Summary = c;
+}
+
+#[test]
+fn gradient_accumulation_equals_a_larger_batch() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut whole = iris(3);
+    whole.model.dropout = 0.0;
+    whole.optimizer = ffn_train::OptimizerConfig::from_name("sgd").unwrap();
+    whole.lr = 0.1;
+    let accumulated = TrainConfig {
+        batch_size: whole.batch_size / 2,
+        grad_accumulation: 2,
+        ..whole.clone()
+    };
+    ffn_train::train(&whole, &dir.path().join("whole"), &mut quiet).unwrap();
+    ffn_train::train(&accumulated, &dir.path().join("acc"), &mut quiet).unwrap();
+    let (a, b) = (
+        final_weights(&dir.path().join("whole")),
+        final_weights(&dir.path().join("acc")),
+    );
+    let max_diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(max_diff < 1e-5, "max |difference| {max_diff}");
+}
+
+/// Two epochs on flex, ndarray and (where an adapter exists) wgpu from the same initial weights:
+/// losses agree within 1e-4 and accuracies within one validation row.
+#[test]
+fn training_agrees_across_backends() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut backends = vec![Backend::Ndarray];
+    match ffn_train::open_device(Backend::Wgpu, None) {
+        Ok(_) => backends.push(Backend::Wgpu),
+        Err(error) => {
+            assert!(std::env::var("FFN_REQUIRE_WGPU").is_err(), "{error}");
+            eprintln!("skipping wgpu: {error}");
+        }
+    }
+    let mut config = iris(2);
+    config.model.dropout = 0.0;
+    let reference = ffn_train::train(&config, &dir.path().join("flex"), &mut quiet).unwrap();
+    let reference = reference.valid.unwrap();
+    for backend in backends {
+        config.backend = backend;
+        let summary =
+            ffn_train::train(&config, &dir.path().join(backend.to_string()), &mut quiet).unwrap();
+        let valid = summary.valid.unwrap();
+        assert!(
+            (valid.loss - reference.loss).abs() < 1e-4,
+            "{backend}: {valid:?} vs {reference:?}"
+        );
+        let rows = 23.0;
+        let accuracy_gap = (valid.accuracy.unwrap() - reference.accuracy.unwrap()).abs();
+        assert!(
+            accuracy_gap <= 1.0 / rows + 1e-9,
+            "{backend}: {valid:?} vs {reference:?}"
+        );
+    }
 }
 
 #[test]
