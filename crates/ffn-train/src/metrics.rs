@@ -107,8 +107,8 @@ pub fn macro_f1(predicted: &[usize], actual: &[usize], classes: usize) -> f64 {
     f1 / classes.max(1) as f64
 }
 
-/// `1 - SS_res / SS_tot`; 0 when the targets are constant and predicted exactly, else -inf-free
-/// (constant targets with errors give 0 as scikit-learn does with `force_finite`).
+/// `1 - SS_res / SS_tot`. Constant targets give 1 when predicted exactly and 0 otherwise, as
+/// scikit-learn's `r2_score` does with `force_finite`.
 pub fn r2(predicted: &[f64], actual: &[f64]) -> f64 {
     let n = actual.len().max(1) as f64;
     let mean = actual.iter().sum::<f64>() / n;
