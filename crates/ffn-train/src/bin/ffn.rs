@@ -166,6 +166,21 @@ struct InfoArgs {
     json: bool,
 }
 
+/// Prints a line to stdout; a closed pipe (`ffn ... | head`) ends the program quietly.
+macro_rules! out {
+    ($($arg:tt)*) => { emit(format_args!($($arg)*)) };
+}
+
+fn emit(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{text}")
+        && error.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -295,7 +310,7 @@ impl Reporter {
                 batches,
                 device,
             } => {
-                println!(
+                out!(
                     "training on {device}: epochs {}..{epochs}, {batches} batches each",
                     first_epoch + 1
                 );
@@ -320,8 +335,7 @@ impl Reporter {
             }
             Progress::Epoch(record) => {
                 let line = format!(
-                    "epoch {:>4}  lr {:.2e}  train {}  valid {}  {:.2}s",
-                    record.epoch,
+                    "lr {:.2e}  train {}  valid {}  {:.2}s",
                     record.lr,
                     brief(&record.train),
                     record.valid.as_ref().map_or("-".into(), brief),
@@ -329,7 +343,7 @@ impl Reporter {
                 );
                 match &self.bar {
                     Some(bar) => bar.set_message(line),
-                    None => println!("{line}"),
+                    None => out!("epoch {:>4}  {line}", record.epoch),
                 }
             }
         }
@@ -365,7 +379,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let wall = started.elapsed().as_secs_f64();
     print_summary(&summary, wall);
     if args.json {
-        println!(
+        out!(
             "{}",
             json!({
                 "run_dir": summary.run_dir,
@@ -383,7 +397,7 @@ fn train(args: TrainArgs) -> Result<()> {
 }
 
 fn print_summary(summary: &Summary, wall: f64) {
-    println!(
+    out!(
         "trained {} epochs (kept epoch {}{}) in {wall:.1}s; {} parameters",
         summary.epochs_run,
         summary.best_epoch,
@@ -396,10 +410,10 @@ fn print_summary(summary: &Summary, wall: f64) {
     );
     for (name, metrics) in [("valid", &summary.valid), ("test", &summary.test)] {
         if let Some(m) = metrics {
-            println!("{name}: {}", describe(m));
+            out!("{name}: {}", describe(m));
         }
     }
-    println!("saved the run to {}", summary.run_dir.display());
+    out!("saved the run to {}", summary.run_dir.display());
 }
 
 fn describe(m: &Metrics) -> String {
@@ -426,7 +440,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         .evaluate(args.dataset.as_deref(), split, &device.device)
         .with_context(|| format!("cannot evaluate {}", args.run.display()))?;
     if args.json {
-        println!(
+        out!(
             "{}",
             json!({ "run_dir": args.run, "split": args.split, "metrics": metrics })
         );
@@ -435,7 +449,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             .dataset
             .as_ref()
             .map_or(format!("{} split", args.split), |d| d.display().to_string());
-        println!("{what}: {}", describe(&metrics));
+        out!("{what}: {}", describe(&metrics));
     }
     Ok(())
 }
@@ -482,18 +496,18 @@ fn predict(args: PredictArgs) -> Result<()> {
             ffn_model::write_atomically(path, csv.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             if !args.json {
-                println!(
+                out!(
                     "wrote {} predictions to {}",
                     predictions.len(),
                     path.display()
                 );
             }
         }
-        None if !args.json => print!("{csv}"),
+        None if !args.json => emit(format_args!("{}", csv.trim_end())),
         None => {}
     }
     if args.json {
-        println!("{}", json!({ "run_dir": args.run, "predictions": rows }));
+        out!("{}", json!({ "run_dir": args.run, "predictions": rows }));
     }
     Ok(())
 }
@@ -504,7 +518,7 @@ fn info(args: InfoArgs) -> Result<()> {
     let params = run.model(&device.device).map(|m| m.num_params()).ok();
     let pre = &run.preprocessor;
     if args.json {
-        println!(
+        out!(
             "{}",
             json!({
                 "run_dir": args.run,
@@ -526,38 +540,41 @@ fn info(args: InfoArgs) -> Result<()> {
         .chain(std::iter::once(pre.n_outputs()))
         .map(|w| w.to_string())
         .collect();
-    println!("run:        {}", args.run.display());
-    println!(
+    out!("run:        {}", args.run.display());
+    out!(
         "dataset:    {} (target '{}', {})",
         run.config.dataset.display(),
         pre.target_name,
         pre.task
     );
-    println!(
+    out!(
         "model:      MLP {} ({}, dropout {})",
         widths.join(" → "),
         run.config.model.activation,
         run.config.model.dropout
     );
     if let Some(p) = params {
-        println!("parameters: {p}");
+        out!("parameters: {p}");
     }
     if let Some(labels) = &pre.labels {
-        println!("classes:    {}", labels.classes().join(", "));
+        out!("classes:    {}", labels.classes().join(", "));
     }
     match &run.summary {
         Some(s) => {
-            println!(
+            out!(
                 "trained:    {} epochs (kept epoch {}) on {}, {:.1}s",
-                s.epochs_run, s.best_epoch, s.backend, s.train_seconds
+                s.epochs_run,
+                s.best_epoch,
+                s.backend,
+                s.train_seconds
             );
             for (name, m) in [("valid", &s.valid), ("test", &s.test)] {
                 if let Some(m) = m {
-                    println!("{name}:{}{}", " ".repeat(11 - name.len()), describe(m));
+                    out!("{name}:{}{}", " ".repeat(11 - name.len()), describe(m));
                 }
             }
         }
-        None => println!(
+        None => out!(
             "trained:    not finished (resume with `ffn train --resume {}`)",
             args.run.display()
         ),
