@@ -5,7 +5,9 @@
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use ffn_model::{Activation, FeedForwardConfig, MlpConfig, NormKind, TransformerFfnConfig};
+use ffn_model::{
+    Activation, FeedForwardConfig, FfnVariant, MlpConfig, NormKind, TransformerFfnConfig,
+};
 
 use crate::{assert_close, flex, ndarray, values, wgpu};
 
@@ -95,10 +97,26 @@ fn layers_agree_across_backends() {
         |m, x| m.forward(x).unwrap(),
         [4, 16],
     );
+    compare(
+        "mlp rms-norm silu",
+        |d| {
+            MlpConfig::new(16, vec![24], 4)
+                .with_activation(Activation::Silu)
+                .with_norm(Some(NormKind::RmsNorm))
+                .init(d)
+                .unwrap()
+        },
+        |m, x| m.forward(x).unwrap(),
+        [4, 16],
+    );
     for (name, config) in [
         ("bert", TransformerFfnConfig::bert(16, 32)),
         ("gpt2", TransformerFfnConfig::gpt2(16, 32)),
         ("llama", TransformerFfnConfig::llama(16, 32)),
+        (
+            "geglu without residual or norm",
+            TransformerFfnConfig::new(16, 32).with_variant(FfnVariant::Gated),
+        ),
     ] {
         compare(
             name,
