@@ -144,11 +144,11 @@ pub fn train(
         .split()
         .split(dataset.len(), dataset.class_indices())?;
     let preprocessor = Preprocessor::fit(&dataset, &split.train);
+    let data = encode(config, &dataset, &split, preprocessor)?;
     run.create()?;
     run.write_json(&run.config(), config)?;
-    run.write_json(&run.preprocessor(), &preprocessor)?;
+    run.write_json(&run.preprocessor(), &data.preprocessor)?;
     run.write_json(&run.split(), &split)?;
-    let data = encode(&dataset, &split, preprocessor)?;
 
     // Initialise on the CPU from the seed, then move: every backend starts from the same weights.
     let cpu = Device::flex();
@@ -197,7 +197,7 @@ pub fn resume(
     }
     let device = open_device(config.backend, config.device_index)?;
     let dataset = load_dataset(&config)?;
-    let data = encode(&dataset, &split, preprocessor)?;
+    let data = encode(&config, &dataset, &split, preprocessor)?;
     let autodiff = device.device.clone().autodiff();
     let model = model_config(&config, &data.preprocessor).init(&autodiff)?;
     let model = load_module(model, &run.checkpoint_model(state.epoch))?;
@@ -245,10 +245,24 @@ pub fn model_config(config: &TrainConfig, preprocessor: &Preprocessor) -> MlpCon
 }
 
 fn encode(
+    config: &TrainConfig,
     dataset: &Dataset,
     split: &Split,
     preprocessor: Preprocessor,
 ) -> Result<Prepared, TrainError> {
+    if let Some(weights) = &config.loss.class_weights
+        && weights.len() != preprocessor.n_outputs()
+    {
+        return Err(TrainError::InvalidConfig(format!(
+            "class_weights has {} entries but the target has {} classes ({})",
+            weights.len(),
+            preprocessor.n_outputs(),
+            preprocessor
+                .labels
+                .as_ref()
+                .map_or("regression".to_string(), |l| l.classes().join(", "))
+        )));
+    }
     Ok(Prepared {
         train: preprocessor.encode(dataset, &split.train)?,
         valid: preprocessor.encode(dataset, &split.valid)?,

@@ -99,6 +99,26 @@ fn invalid_values_are_rejected() {
         &ffn(&["train", "--dataset", "missing.csv"], dir.path()),
         "missing.csv",
     );
+    let weights = r#"{"loss": {"class_weights": [1.0, 2.0]}}"#;
+    std::fs::write(dir.path().join("weights.json"), weights).unwrap();
+    let args = [
+        "train",
+        "--config",
+        "weights.json",
+        "--dataset",
+        iris,
+        "--out",
+        "w",
+    ];
+    let out = ffn(&args, dir.path());
+    assert_fails_with(
+        &out,
+        "class_weights has 2 entries but the target has 3 classes",
+    );
+    assert!(
+        !dir.path().join("w").exists(),
+        "no run directory for a rejected config"
+    );
 }
 
 #[test]
