@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 
 use burn::prelude::*;
+use burn::tensor::wgpu::WgpuInitError;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -129,10 +130,13 @@ fn wgpu_device(kind: DeviceKind) -> Result<Device, String> {
     if let Some((_, result)) = opened.iter().find(|(k, _)| *k == key) {
         return result.clone();
     }
-    let result = Device::wgpu_options()
-        .device_kind(kind)
-        .init()
-        .map_err(|e| e.to_string());
+    let result = match Device::wgpu_options().device_kind(kind.clone()).init() {
+        Ok(device) => Ok(device),
+        // Something already created this device's runtime lazily (a tensor on
+        // `Device::wgpu(kind)`): that runtime serves the lazy handle.
+        Err(WgpuInitError::Registration { .. }) => Ok(Device::wgpu(kind)),
+        Err(error) => Err(error.to_string()),
+    };
     opened.push((key, result.clone()));
     result
 }

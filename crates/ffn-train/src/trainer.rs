@@ -179,6 +179,8 @@ pub fn train(
 }
 
 /// Continues the run in `dir` from its last checkpoint; the result equals an uninterrupted run.
+/// Burn materialises loaded optimiser state on its default device before moving it: on a machine
+/// without a wgpu adapter, set `BURN_DEVICE=flex` (the `ffn` binary does this itself).
 pub fn resume(
     dir: &Path,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,

@@ -182,6 +182,12 @@ fn emit(text: std::fmt::Arguments) {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: nothing else runs yet, so no thread reads the environment concurrently. Burn's
+        // default device (used when it loads optimiser state) would otherwise be wgpu, which a
+        // machine without a GPU or Vulkan driver cannot open.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         None => train(TrainArgs::default()),
