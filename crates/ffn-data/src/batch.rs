@@ -82,14 +82,6 @@ impl Examples {
         };
         Batch { features, targets }
     }
-
-    /// All features as one `[len, n_features]` tensor on `device`.
-    pub fn features_tensor(&self, device: &Device) -> Tensor<2> {
-        Tensor::from_data(
-            TensorData::new(self.features.clone(), [self.len(), self.n_features]),
-            device,
-        )
-    }
 }
 
 /// Cuts examples into batches; with a seed, the order is reshuffled every epoch, the same way for

@@ -26,7 +26,6 @@ pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,
 };
 pub use metrics::{Metrics, accuracy, macro_f1, r2};
-pub use metrics_log::csv as metrics_csv;
 pub use optimizer::{AdamParams, OptimizerConfig, SgdParams};
 pub use run_dir::RunDir;
 pub use saved_run::{SavedRun, SplitChoice};
