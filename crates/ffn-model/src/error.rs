@@ -41,4 +41,30 @@ pub enum ModelError {
         /// The underlying cause.
         reason: String,
     },
+    /// A weights file to import that is unreadable, malformed or of an unsupported kind.
+    #[error("cannot import {path}: {reason}")]
+    Import {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A tensor the import needs that the file does not hold.
+    #[error("{path} has no tensor '{key}'; check the layout and the layer number")]
+    MissingWeight {
+        /// The file searched.
+        path: PathBuf,
+        /// The full key that was looked for.
+        key: String,
+    },
+    /// A tensor whose shape does not fit where it is imported.
+    #[error("tensor '{key}' has shape {actual:?}, expected {expected:?}")]
+    WeightShape {
+        /// The tensor's key in the file.
+        key: String,
+        /// The shape the layer needs (as stored in the file's convention).
+        expected: Vec<usize>,
+        /// The shape found.
+        actual: Vec<usize>,
+    },
 }

@@ -5,7 +5,7 @@ use burn::prelude::*;
 
 use crate::shape::check_last_dim;
 use crate::validate::check_size;
-use crate::{Activation, ModelError};
+use crate::{Activation, LoraAdapter, LoraConfig, ModelError};
 
 /// PyTorch's `nn.Linear` initialisation: weight and bias uniform in `±1/sqrt(d_input)`
 /// (Kaiming-uniform with gain `1/sqrt(3)`).
@@ -44,16 +44,20 @@ impl FeedForwardConfig {
             .init(device);
         Ok(FeedForward {
             linear,
+            lora: None,
             activation: self.activation,
         })
     }
 }
 
 /// Dense layer mapping `[.., d_input]` to `[.., units]` as `act(x·W + b)`; `W` is `[d_input, units]`.
+/// With a LoRA adapter attached it computes `act(x·W + b + scale·x·A·B)`.
 #[derive(Module, Debug)]
 pub struct FeedForward {
     /// The affine map `x·W + b`.
     pub linear: Linear,
+    /// Optional low-rank adapter added to the affine map.
+    pub lora: Option<LoraAdapter>,
     /// The activation after the affine map.
     #[module(skip)]
     pub activation: Activation,
@@ -71,9 +75,50 @@ impl FeedForward {
         self.activation.forward(self.affine(x))
     }
 
-    /// `x·W + b` without the activation, for callers that normalise before activating.
+    /// `x·W + b` (plus the adapter's update) without the activation, for callers that normalise
+    /// before activating or combine projections themselves.
     pub(crate) fn affine<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.linear.forward(x)
+        match &self.lora {
+            Some(lora) => self.linear.forward(x.clone()) + lora.forward(x),
+            None => self.linear.forward(x),
+        }
+    }
+
+    /// Freezes `W` and `b` and attaches a new trainable adapter built by `config` on `device`;
+    /// fails on a bad config or if an adapter is already attached.
+    pub fn with_lora(self, config: &LoraConfig, device: &Device) -> Result<Self, ModelError> {
+        if self.lora.is_some() {
+            return Err(ModelError::InvalidConfig {
+                layer: "LoRA",
+                reason: format!("{} already has an adapter; merge it first", self.describe()),
+            });
+        }
+        let adapter = config.init(self.d_input(), self.units(), device)?;
+        Ok(Self {
+            linear: Linear {
+                weight: self.linear.weight.set_require_grad(false),
+                bias: self.linear.bias.map(|b| b.set_require_grad(false)),
+            },
+            lora: Some(adapter),
+            activation: self.activation,
+        })
+    }
+
+    /// Folds the adapter into `W` (`W + scale·A·B`) and removes it; the outputs are unchanged
+    /// up to rounding. A layer without an adapter is returned as it is.
+    pub fn merge_lora(self) -> Self {
+        let Some(lora) = self.lora else {
+            return self;
+        };
+        let delta = lora.delta();
+        Self {
+            linear: Linear {
+                weight: self.linear.weight.map(|w| w + delta),
+                bias: self.linear.bias,
+            },
+            lora: None,
+            activation: self.activation,
+        }
     }
 
     /// Size of the input's last axis.

@@ -124,6 +124,41 @@ impl Mlp {
         self.output.units()
     }
 
+    /// The dense layers with their names (`hidden.0`, `hidden.1`, …, `output`), input side first.
+    pub fn dense_layers(&self) -> Vec<(String, &FeedForward)> {
+        let mut layers: Vec<(String, &FeedForward)> = self
+            .hidden
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| (format!("hidden.{i}"), &layer.dense))
+            .collect();
+        layers.push(("output".to_string(), &self.output));
+        layers
+    }
+
+    /// Replaces every dense layer by `f(name, layer)`, names as in [`Self::dense_layers`].
+    pub fn map_dense<E>(
+        self,
+        f: &mut impl FnMut(&str, FeedForward) -> Result<FeedForward, E>,
+    ) -> Result<Self, E> {
+        let hidden = self
+            .hidden
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                Ok(HiddenLayer {
+                    dense: f(&format!("hidden.{i}"), layer.dense)?,
+                    norm: layer.norm,
+                })
+            })
+            .collect::<Result<_, E>>()?;
+        Ok(Self {
+            hidden,
+            dropout: self.dropout,
+            output: f("output", self.output)?,
+        })
+    }
+
     fn describe(&self) -> String {
         let widths: Vec<usize> = self.hidden.iter().map(|l| l.dense.units()).collect();
         format!(

@@ -1,12 +1,12 @@
 //! The position-wise feed-forward block of Transformers, standard (BERT, GPT-2) or gated
 //! (SwiGLU/GeGLU/ReGLU as in LLaMA and T5), with optional residual and pre- or post-norm.
 
-use burn::nn::{Dropout, Initializer, Linear, LinearConfig};
+use burn::nn::{Dropout, Initializer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::validate::{check_size, dropout};
-use crate::{Activation, ModelError, Norm, NormKind};
+use crate::{Activation, FeedForward, FeedForwardConfig, ModelError, Norm, NormKind};
 
 /// Whether the hidden activation is gated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub enum NormPlacement {
 }
 
 /// Configuration of a [`TransformerFfn`].
-#[derive(Config, Debug)]
+#[derive(Config, Debug, PartialEq)]
 pub struct TransformerFfnConfig {
     /// Model width: size of the input's and output's last axis.
     pub d_model: usize,
@@ -100,7 +100,7 @@ impl TransformerFfnConfig {
         check_size("TransformerFfn", "d_model", self.d_model)?;
         check_size("TransformerFfn", "d_ff", self.d_ff)?;
         let linear = |d_input, d_output| {
-            LinearConfig::new(d_input, d_output)
+            FeedForwardConfig::new(d_input, d_output, Activation::Identity)
                 .with_bias(self.bias)
                 .with_initializer(self.initializer.clone())
                 .init(device)
@@ -115,9 +115,11 @@ impl TransformerFfnConfig {
             )?),
         };
         Ok(TransformerFfn {
-            up: linear(self.d_model, self.d_ff),
-            gate: (self.variant == FfnVariant::Gated).then(|| linear(self.d_model, self.d_ff)),
-            down: linear(self.d_ff, self.d_model),
+            up: linear(self.d_model, self.d_ff)?,
+            gate: (self.variant == FfnVariant::Gated)
+                .then(|| linear(self.d_model, self.d_ff))
+                .transpose()?,
+            down: linear(self.d_ff, self.d_model)?,
             norm,
             dropout: dropout("TransformerFfn", self.dropout)?,
             activation: self.activation,
@@ -131,11 +133,12 @@ impl TransformerFfnConfig {
 #[derive(Module, Debug)]
 pub struct TransformerFfn {
     /// Projection `d_model → d_ff` (the value path in the gated variant); weight `[d_model, d_ff]`.
-    pub up: Linear,
+    /// The projections are un-activated [`FeedForward`] layers so they can carry LoRA adapters.
+    pub up: FeedForward,
     /// Gate projection `d_model → d_ff`, present in the gated variant only.
-    pub gate: Option<Linear>,
+    pub gate: Option<FeedForward>,
     /// Projection `d_ff → d_model`; weight `[d_ff, d_model]`.
-    pub down: Linear,
+    pub down: FeedForward,
     /// Normalisation, present unless the placement is `None`.
     pub norm: Option<Norm>,
     /// Dropout on the hidden activations.
@@ -174,20 +177,41 @@ impl TransformerFfn {
     /// The projections alone: `down(dropout(act(up(x))))` or its gated form.
     fn inner<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let hidden = match &self.gate {
-            Some(gate) => self.activation.forward(gate.forward(x.clone())) * self.up.forward(x),
-            None => self.activation.forward(self.up.forward(x)),
+            Some(gate) => self.activation.forward(gate.affine(x.clone())) * self.up.affine(x),
+            None => self.activation.forward(self.up.affine(x)),
         };
-        self.down.forward(self.dropout.forward(hidden))
+        self.down.affine(self.dropout.forward(hidden))
     }
 
     /// Model width.
     pub fn d_model(&self) -> usize {
-        self.up.weight.shape().dims::<2>()[0]
+        self.up.d_input()
     }
 
     /// Hidden width.
     pub fn d_ff(&self) -> usize {
-        self.up.weight.shape().dims::<2>()[1]
+        self.up.units()
+    }
+
+    /// The projections with their names (`up`, `gate`, `down`), input side first.
+    pub fn dense_layers(&self) -> Vec<(String, &FeedForward)> {
+        let mut layers = vec![("up".to_string(), &self.up)];
+        layers.extend(self.gate.iter().map(|g| ("gate".to_string(), g)));
+        layers.push(("down".to_string(), &self.down));
+        layers
+    }
+
+    /// Replaces every projection by `f(name, projection)`, names as in [`Self::dense_layers`].
+    pub fn map_dense<E>(
+        self,
+        f: &mut impl FnMut(&str, FeedForward) -> Result<FeedForward, E>,
+    ) -> Result<Self, E> {
+        Ok(Self {
+            up: f("up", self.up)?,
+            gate: self.gate.map(|g| f("gate", g)).transpose()?,
+            down: f("down", self.down)?,
+            ..self
+        })
     }
 
     fn describe(&self) -> String {

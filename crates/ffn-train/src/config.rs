@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 
 use ffn_data::{SplitConfig, Task};
-use ffn_model::{Activation, NormKind};
+use ffn_model::{Activation, NormKind, TransformerFfnConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{Backend, LossConfig, OptimizerConfig, ScheduleConfig, TrainError};
+use crate::{Backend, FinetuneSpec, LossConfig, OptimizerConfig, ScheduleConfig, TrainError};
 
-/// The network trained on a tabular dataset: an MLP from features to classes or values.
+/// The network trained on a tabular dataset: an MLP from features to classes or values,
+/// optionally after a Transformer FFN block (runs fine-tuned from an imported block).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSpec {
@@ -21,6 +22,8 @@ pub struct ModelSpec {
     pub dropout: f64,
     /// Optional normalisation of each hidden layer.
     pub norm: Option<NormKind>,
+    /// Transformer FFN block before the MLP (its `d_model` is the number of features).
+    pub block: Option<TransformerFfnConfig>,
 }
 
 impl Default for ModelSpec {
@@ -32,6 +35,7 @@ impl Default for ModelSpec {
             activation: Activation::Relu,
             dropout: 0.3,
             norm: None,
+            block: None,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct TrainConfig {
     pub backend: Backend,
     /// wgpu adapter index (discrete GPUs), when several exist.
     pub device_index: Option<usize>,
+    /// Fine-tuning: where the weights come from, what trains, adapters.
+    pub finetune: Option<FinetuneSpec>,
 }
 
 impl Default for TrainConfig {
@@ -122,6 +128,7 @@ impl Default for TrainConfig {
             seed: 0,
             backend: Backend::Flex,
             device_index: None,
+            finetune: None,
         }
     }
 }
@@ -161,7 +168,7 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr must be a positive number, got {}", self.lr));
         }
-        if self.model.hidden.is_empty() {
+        if self.model.hidden.is_empty() && self.model.block.is_none() {
             return bad("hidden must list at least one layer size, e.g. 64,64".into());
         }
         if self.model.hidden.contains(&0) {
@@ -201,6 +208,9 @@ impl TrainConfig {
             && (es.patience == 0 || es.min_delta.is_nan() || es.min_delta < 0.0)
         {
             return bad("early_stopping needs patience >= 1 and min_delta >= 0".into());
+        }
+        if let Some(finetune) = &self.finetune {
+            finetune.validate()?;
         }
         self.optimizer.validate()?;
         self.schedule.validate()?;

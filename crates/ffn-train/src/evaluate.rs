@@ -3,9 +3,9 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use ffn_data::{BatchTargets, ExampleTargets, Examples, Preprocessor};
-use ffn_model::Mlp;
+use ffn_model::ModelError;
 
-use crate::{LossConfig, Metrics, RegressionLoss, TrainError, cross_entropy, huber, mse};
+use crate::{LossConfig, Metrics, Network, RegressionLoss, TrainError, cross_entropy, huber, mse};
 
 /// Rows per forward pass when evaluating.
 const EVAL_CHUNK: usize = 4096;
@@ -29,25 +29,43 @@ pub fn task_loss(output: Tensor<2>, targets: BatchTargets, loss: &LossConfig) ->
 /// Outputs of `model` for every example: logits `[len, classes]` or standardised values
 /// `[len, 1]`, row-major, computed in chunks on `device`.
 pub fn forward_all(
-    model: &Mlp,
+    model: &Network,
     features: &[f32],
     n_features: usize,
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
+    forward_rows(
+        |x| model.forward(x),
+        features,
+        n_features,
+        model.d_output(),
+        device,
+    )
+}
+
+/// `forward` applied to row-major `[rows, n_features]` values in chunks on `device`, giving
+/// row-major `[rows, width]` outputs.
+pub(crate) fn forward_rows(
+    forward: impl Fn(Tensor<2>) -> Result<Tensor<2>, ModelError>,
+    features: &[f32],
+    n_features: usize,
+    width: usize,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
     let rows = features.len() / n_features.max(1);
-    let mut out = Vec::with_capacity(rows * model.d_output());
+    let mut out = Vec::with_capacity(rows * width);
     for start in (0..rows).step_by(EVAL_CHUNK) {
         let end = (start + EVAL_CHUNK).min(rows);
         let chunk = features[start * n_features..end * n_features].to_vec();
         let x = Tensor::<2>::from_data(TensorData::new(chunk, [end - start, n_features]), device);
-        out.extend(to_f32(model.forward(x)?)?);
+        out.extend(to_f32(forward(x)?)?);
     }
     Ok(out)
 }
 
 /// Loss and metrics of `model` on `examples` (metrics in the target's units).
 pub fn evaluate(
-    model: &Mlp,
+    model: &Network,
     examples: &Examples,
     preprocessor: &Preprocessor,
     loss: &LossConfig,
@@ -95,7 +113,7 @@ pub enum Prediction {
 
 /// Predicts standardised feature rows (row-major `[rows, features]`).
 pub fn predict(
-    model: &Mlp,
+    model: &Network,
     features: &[f32],
     preprocessor: &Preprocessor,
     device: &Device,

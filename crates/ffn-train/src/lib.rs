@@ -1,16 +1,20 @@
 //! Training engine of ffn: losses, optimisers with PyTorch's rules, learning-rate schedules,
 //! gradient clipping and accumulation, early stopping, metrics, run directories with atomic
 //! checkpoints and exact resume, and evaluation and prediction of saved runs. The `ffn` binary is
-//! a thin command line over this library.
+//! fine-tuning (freezing, LoRA, new heads, imported Transformer FFN blocks), and a thin command
+//! line over this library.
 
 mod backend;
 mod clip;
 mod config;
 mod error;
 mod evaluate;
+mod finetune;
+mod imported_block;
 mod loss;
 mod metrics;
 mod metrics_log;
+mod network;
 mod optimizer;
 mod run_dir;
 mod saved_run;
@@ -22,12 +26,20 @@ pub use clip::clip_global_norm;
 pub use config::{EarlyStoppingConfig, ModelSpec, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Prediction, evaluate, forward_all, predict, task_loss};
+pub use finetune::{
+    AdapterInfo, FinetuneSpec, HEAD, LoraSpec, Pretrained, layer_names, load_adapter, save_adapter,
+    select_layers,
+};
+pub use imported_block::{BlockInfo, ImportedBlock};
 pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,
 };
 pub use metrics::{Metrics, accuracy, macro_f1, r2};
+pub use network::{Network, ParameterInfo};
 pub use optimizer::{AdamParams, OptimizerConfig, SgdParams};
 pub use run_dir::RunDir;
 pub use saved_run::{SavedRun, SplitChoice};
 pub use schedule::{Schedule, ScheduleConfig};
-pub use trainer::{EpochRecord, Progress, Summary, load_dataset, model_config, resume, train};
+pub use trainer::{
+    EpochRecord, Progress, Summary, build_network, finetune, load_dataset, resume, train,
+};

@@ -8,6 +8,9 @@
 //! RUN/metrics.csv          one line per epoch
 //! RUN/metrics.jsonl        one JSON object per epoch
 //! RUN/summary.json         final metrics and timings
+//! RUN/adapter.bpk          fine-tuning only: the trained parameters (LoRA factors, new head)
+//! RUN/adapter.json         fine-tuning only: what adapter.bpk holds and which base it fits
+//! RUN/block.json           imported blocks only: source checkpoint, layout, block config
 //! RUN/checkpoint/state.json         last completed epoch: counters, schedule, history
 //! RUN/checkpoint/model-EPOCH.bpk    weights at that epoch
 //! RUN/checkpoint/optimizer-EPOCH.bpk optimiser state at that epoch
@@ -70,6 +73,22 @@ impl RunDir {
     /// `summary.json`.
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
+    }
+    /// `adapter.bpk`, the parameters a fine-tuning run trained.
+    pub fn adapter(&self) -> PathBuf {
+        self.root.join("adapter.bpk")
+    }
+    /// `adapter.json`.
+    pub fn adapter_info(&self) -> PathBuf {
+        self.root.join("adapter.json")
+    }
+    /// `checkpoint/base-fingerprint`: the fingerprint of a fine-tuning run's pretrained weights.
+    pub fn base_fingerprint(&self) -> PathBuf {
+        self.checkpoint_dir().join("base-fingerprint")
+    }
+    /// `block.json`, present in directories of imported blocks.
+    pub fn block(&self) -> PathBuf {
+        self.root.join("block.json")
     }
     /// `checkpoint/`.
     pub fn checkpoint_dir(&self) -> PathBuf {

@@ -4,10 +4,10 @@ use std::path::Path;
 
 use burn::prelude::*;
 use ffn_data::{Dataset, LoadOptions, Preprocessor, Split};
-use ffn_model::{Mlp, load_module};
+use ffn_model::load_module;
 
 use crate::evaluate::{Prediction, evaluate, predict};
-use crate::{Metrics, RunDir, Summary, TrainConfig, TrainError, model_config};
+use crate::{Metrics, Network, RunDir, Summary, TrainConfig, TrainError, build_network};
 
 /// Which rows of the run's dataset to evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +77,8 @@ impl SavedRun {
     }
 
     /// The final model on `device`.
-    pub fn model(&self, device: &Device) -> Result<Mlp, TrainError> {
-        let model = model_config(&self.config, &self.preprocessor).init(device)?;
+    pub fn model(&self, device: &Device) -> Result<Network, TrainError> {
+        let model = build_network(&self.config, &self.preprocessor, device)?;
         let path = self.run.model();
         if !path.exists() {
             return Err(TrainError::Run {

@@ -5,17 +5,19 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use ffn_data::{DataLoader, Dataset, Examples, LoadOptions, Preprocessor, Split, Task};
-use ffn_model::{Mlp, MlpConfig, load_module, save_module};
+use ffn_model::{MlpConfig, load_module, save_module};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{evaluate, task_loss};
+use crate::finetune::{Pretrained, save_adapter};
 use crate::{
-    Metrics, OpenedDevice, RunDir, Schedule, TrainConfig, TrainError, clip_global_norm, open_device,
+    Metrics, Network, OpenedDevice, RunDir, Schedule, TrainConfig, TrainError, clip_global_norm,
+    open_device,
 };
 
 /// What happened in one epoch.
@@ -44,8 +46,14 @@ pub struct Summary {
     pub task: Task,
     /// Backend used.
     pub backend: String,
-    /// Trainable parameters of the model.
+    /// Parameters of the final model.
     pub params: usize,
+    /// Parameters that trained (all of them unless fine-tuning froze some or used LoRA).
+    #[serde(default)]
+    pub trainable_params: usize,
+    /// `trainable_params` over all parameters while training (LoRA factors included).
+    #[serde(default)]
+    pub trainable_fraction: f64,
     /// Epochs run.
     pub epochs_run: usize,
     /// Epoch whose weights were kept.
@@ -86,6 +94,8 @@ pub enum Progress<'a> {
     },
     /// An epoch finished.
     Epoch(&'a EpochRecord),
+    /// Something the user should know before training starts, e.g. that a new head was made.
+    Notice(&'a str),
 }
 
 /// Early-stopping bookkeeping.
@@ -122,12 +132,43 @@ struct Context<'a> {
     run: RunDir,
     data: Prepared,
     device: OpenedDevice,
+    /// Parameters that train, and all parameters (adapters included).
+    trainable: (usize, usize),
 }
 
 /// Trains a new run into `out` (created; it must not already hold a run).
 pub fn train(
     config: &TrainConfig,
     out: &Path,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<Summary, TrainError> {
+    if config.finetune.is_some() {
+        return finetune(config, out, progress);
+    }
+    start(config.clone(), out, None, progress)
+}
+
+/// Fine-tunes the pretrained run named by `config.finetune` on `config.dataset` into `out`.
+/// The model spec is taken from the source; a new head is made (and announced through
+/// `progress`) when the source's head does not fit the dataset's labels or when asked for.
+pub fn finetune(
+    config: &TrainConfig,
+    out: &Path,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<Summary, TrainError> {
+    let spec = config.finetune.as_ref().ok_or_else(|| {
+        TrainError::InvalidConfig("fine-tuning needs `finetune.from`, the pretrained run".into())
+    })?;
+    let source = Pretrained::open(&spec.from)?;
+    let mut config = config.clone();
+    config.model = source.model_spec();
+    start(config, out, Some(source), progress)
+}
+
+fn start(
+    mut config: TrainConfig,
+    out: &Path,
+    source: Option<Pretrained>,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<Summary, TrainError> {
     config.validate()?;
@@ -139,27 +180,51 @@ pub fn train(
         });
     }
     let device = open_device(config.backend, config.device_index)?;
-    let dataset = load_dataset(config)?;
+    let dataset = load_dataset(&config)?;
     let split = config
         .split()
         .split(dataset.len(), dataset.class_indices())?;
-    let preprocessor = Preprocessor::fit(&dataset, &split.train);
-    let data = encode(config, &dataset, &split, preprocessor)?;
-    run.create()?;
-    run.write_json(&run.config(), config)?;
-    run.write_json(&run.preprocessor(), &data.preprocessor)?;
-    run.write_json(&run.split(), &split)?;
+    let mut preprocessor = Preprocessor::fit(&dataset, &split.train);
+    let mut fingerprint = None;
+    if let (Some(source), Some(spec)) = (&source, config.finetune.as_mut()) {
+        if let Some(reason) = source.adapt_preprocessor(&mut preprocessor, &dataset)? {
+            spec.new_head = true;
+            let notice = format!(
+                "{reason}: a new head with {} outputs is created",
+                preprocessor.n_outputs()
+            );
+            let _ = progress(Progress::Notice(&notice));
+        } else if spec.new_head {
+            let _ = progress(Progress::Notice("a new head is created (--new-head)"));
+        }
+        fingerprint = Some(source.fingerprint()?);
+    }
+    let data = encode(&config, &dataset, &split, preprocessor)?;
 
     // Initialise on the CPU from the seed, then move: every backend starts from the same weights.
     let cpu = Device::flex();
     cpu.seed(config.seed);
-    let mlp = model_config(config, &data.preprocessor);
-    let initial = mlp.init(&cpu)?.into_record();
-    let model = mlp
-        .init(&device.device.clone().autodiff())?
-        .try_load_record(initial)
-        .map_err(|e| TrainError::Device(format!("cannot move the initial weights: {e}")))?;
-    let steps = total_steps(config, data.train.len());
+    let n_outputs = data.preprocessor.n_outputs();
+    let initial = match &source {
+        Some(source) => source.initial_network(&config, n_outputs, &cpu)?,
+        None => training_network(&config, &data.preprocessor, &cpu)?,
+    };
+    let model = training_network(
+        &config,
+        &data.preprocessor,
+        &device.device.clone().autodiff(),
+    )?
+    .try_load_record(initial.into_record())
+    .map_err(|e| TrainError::Device(format!("cannot move the initial weights: {e}")))?;
+    let (model, trainable) = trainability(&config, model)?;
+    run.create()?;
+    run.write_json(&run.config(), &config)?;
+    run.write_json(&run.preprocessor(), &data.preprocessor)?;
+    run.write_json(&run.split(), &split)?;
+    if let Some(fingerprint) = fingerprint {
+        run.write(&run.base_fingerprint(), fingerprint.as_bytes())?;
+    }
+    let steps = total_steps(&config, data.train.len());
     let state = CheckpointState {
         epoch: 0,
         step: 0,
@@ -170,12 +235,31 @@ pub fn train(
         stopped_early: false,
     };
     let context = Context {
-        config,
+        config: &config,
         run,
         data,
         device,
+        trainable,
     };
     context.run_epochs(model, config.optimizer.init(), state, progress)
+}
+
+/// Freezes what a fine-tuning config says should not train; returns the network and its
+/// (trainable, total) parameter counts.
+fn trainability(
+    config: &TrainConfig,
+    model: Network,
+) -> Result<(Network, (usize, usize)), TrainError> {
+    match &config.finetune {
+        Some(spec) => {
+            let (model, trainable, total) = spec.apply_trainability(model)?;
+            Ok((model, (trainable, total)))
+        }
+        None => {
+            let total = model.parameters().iter().map(|p| p.numel).sum();
+            Ok((model, (total, total)))
+        }
+    }
 }
 
 /// Continues the run in `dir` from its last checkpoint; the result equals an uninterrupted run.
@@ -201,8 +285,9 @@ pub fn resume(
     let dataset = load_dataset(&config)?;
     let data = encode(&config, &dataset, &split, preprocessor)?;
     let autodiff = device.device.clone().autodiff();
-    let model = model_config(&config, &data.preprocessor).init(&autodiff)?;
+    let model = training_network(&config, &data.preprocessor, &autodiff)?;
     let model = load_module(model, &run.checkpoint_model(state.epoch))?;
+    let (model, trainable) = trainability(&config, model)?;
     let optimizer_path = run.checkpoint_optimizer(state.epoch);
     let bytes = std::fs::read(&optimizer_path).map_err(|e| TrainError::Run {
         path: optimizer_path.clone(),
@@ -221,6 +306,7 @@ pub fn resume(
         run,
         data,
         device,
+        trainable,
     };
     context.run_epochs(model, optimizer, state, progress)
 }
@@ -234,16 +320,49 @@ pub fn load_dataset(config: &TrainConfig) -> Result<Dataset, TrainError> {
     Ok(Dataset::from_csv(&config.dataset, &options)?)
 }
 
-/// The network a config describes for the preprocessed data.
-pub fn model_config(config: &TrainConfig, preprocessor: &Preprocessor) -> MlpConfig {
-    MlpConfig::new(
-        preprocessor.feature_names.len(),
-        config.model.hidden.clone(),
-        preprocessor.n_outputs(),
-    )
-    .with_activation(config.model.activation)
-    .with_dropout(config.model.dropout)
-    .with_norm(config.model.norm)
+/// The network `config.model` describes for the preprocessed data, on `device`, without
+/// adapters: the structure of a run's final `model.bpk`.
+pub fn build_network(
+    config: &TrainConfig,
+    preprocessor: &Preprocessor,
+    device: &Device,
+) -> Result<Network, TrainError> {
+    let spec = &config.model;
+    let block = spec
+        .block
+        .as_ref()
+        .map(|block| block.init(device))
+        .transpose()?;
+    let d_input = block
+        .as_ref()
+        .map_or(preprocessor.feature_names.len(), |b| b.d_model());
+    let mlp = MlpConfig::new(d_input, spec.hidden.clone(), preprocessor.n_outputs())
+        .with_activation(spec.activation)
+        .with_dropout(spec.dropout)
+        .with_norm(spec.norm)
+        .init(device)?;
+    Ok(Network {
+        block,
+        mlp: Some(mlp),
+    })
+}
+
+/// The network as it trains: [`build_network`] plus the LoRA adapters a fine-tuning config
+/// asks for (freshly drawn; load weights over them).
+fn training_network(
+    config: &TrainConfig,
+    preprocessor: &Preprocessor,
+    device: &Device,
+) -> Result<Network, TrainError> {
+    let network = build_network(config, preprocessor, device)?;
+    match config.finetune.as_ref() {
+        Some(spec) if spec.lora.is_some() => {
+            let targets = spec.lora_targets(&network)?;
+            let lora = &spec.lora.as_ref().expect("checked").config;
+            Ok(network.with_lora(lora, |p| targets.iter().any(|t| t == p), device)?)
+        }
+        _ => Ok(network),
+    }
 }
 
 fn encode(
@@ -286,7 +405,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 impl Context<'_> {
     fn run_epochs(
         &self,
-        mut model: Mlp,
+        mut model: Network,
         mut optimizer: ModuleOptimizer,
         mut state: CheckpointState,
         progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
@@ -307,7 +426,7 @@ impl Context<'_> {
             let started = Instant::now();
             self.device.device.seed(epoch_seed(config.seed, epoch));
             let mut loss_sum: Option<Tensor<1>> = None;
-            let mut accumulator = GradientsAccumulator::<Mlp>::new();
+            let mut accumulator = GradientsAccumulator::<Network>::new();
             let mut lr = state.schedule.lr(state.step, epoch);
             for (index, batch) in loader.batches(epoch as u64, &autodiff).enumerate() {
                 let output = model.forward(batch.features)?;
@@ -328,7 +447,7 @@ impl Context<'_> {
                         clip_global_norm(&model, &mut grads, max_norm);
                     }
                     lr = state.schedule.lr(state.step, epoch);
-                    model = optimizer.step(lr, model, grads);
+                    model = self.step(&mut optimizer, lr, model, grads);
                     state.step += 1;
                 }
                 stop |= progress(Progress::Batch {
@@ -391,12 +510,36 @@ impl Context<'_> {
         self.finish(model, &state)
     }
 
+    /// One optimiser step; with a separate head learning rate, the head's gradients are
+    /// stepped at `lr · head_lr / config.lr` (so the schedule scales both).
+    fn step(
+        &self,
+        optimizer: &mut ModuleOptimizer,
+        lr: f64,
+        model: Network,
+        mut grads: GradientsParams,
+    ) -> Network {
+        let head_lr = self.config.finetune.as_ref().and_then(|f| f.head_lr);
+        let head = model.mlp.as_ref().map(|m| m.output.clone());
+        let (Some(head_lr), Some(head)) = (head_lr, head) else {
+            return optimizer.step(lr, model, grads);
+        };
+        let mut split = HeadGrads {
+            from: &mut grads,
+            to: GradientsParams::new(),
+        };
+        head.visit(&mut split);
+        let head_grads = split.to;
+        let model = optimizer.step(lr, model, grads);
+        optimizer.step(lr * head_lr / self.config.lr, model, head_grads)
+    }
+
     /// Early stopping: remembers the best loss (and its weights) and flags the stop.
     fn update_monitor(
         &self,
         state: &mut CheckpointState,
         loss: f64,
-        model: &Mlp,
+        model: &Network,
     ) -> Result<(), TrainError> {
         let Some(early) = &self.config.early_stopping else {
             return Ok(());
@@ -423,7 +566,7 @@ impl Context<'_> {
     /// removes the previous epoch's files and rewrites the metrics logs.
     fn save_checkpoint(
         &self,
-        model: &Mlp,
+        model: &Network,
         optimizer: &ModuleOptimizer,
         state: &CheckpointState,
     ) -> Result<(), TrainError> {
@@ -443,7 +586,7 @@ impl Context<'_> {
     }
 
     /// Picks the final weights, evaluates every split and writes `model.bpk` and `summary.json`.
-    fn finish(&self, model: Mlp, state: &CheckpointState) -> Result<Summary, TrainError> {
+    fn finish(&self, model: Network, state: &CheckpointState) -> Result<Summary, TrainError> {
         let restore = self
             .config
             .early_stopping
@@ -456,6 +599,17 @@ impl Context<'_> {
             model
         };
         let snapshot = model.valid();
+        if let Some(spec) = &self.config.finetune {
+            let fingerprint =
+                std::fs::read_to_string(self.run.base_fingerprint()).map_err(|e| {
+                    TrainError::Run {
+                        path: self.run.base_fingerprint(),
+                        reason: format!("cannot read the base fingerprint: {e}"),
+                    }
+                })?;
+            save_adapter(&self.run, &snapshot, spec, fingerprint)?;
+        }
+        let snapshot = snapshot.merge_lora();
         save_module(&snapshot, &self.run.model())?;
         let data = &self.data;
         let evaluate_on = |examples: &Examples| -> Result<Option<Metrics>, TrainError> {
@@ -477,6 +631,8 @@ impl Context<'_> {
             task: data.preprocessor.task,
             backend: self.device.description.clone(),
             params: snapshot.num_params(),
+            trainable_params: self.trainable.0,
+            trainable_fraction: self.trainable.0 as f64 / self.trainable.1.max(1) as f64,
             epochs_run: state.epoch,
             best_epoch: if restore {
                 state.monitor.best_epoch
@@ -491,5 +647,19 @@ impl Context<'_> {
         };
         self.run.write_json(&self.run.summary(), &summary)?;
         Ok(summary)
+    }
+}
+
+/// Moves the gradients of the visited (head) parameters from one set to another.
+struct HeadGrads<'a> {
+    from: &'a mut GradientsParams,
+    to: GradientsParams,
+}
+
+impl ModuleVisitor for HeadGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.from.remove::<D>(param.id) {
+            self.to.register(param.id, grad);
+        }
     }
 }

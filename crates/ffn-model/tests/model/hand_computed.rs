@@ -57,8 +57,13 @@ fn transformer_ffn_by_hand() {
         .with_residual(true)
         .init(&device)
         .unwrap();
-    set_linear(&mut standard.up, &[1.0, 0.0, 0.0, 1.0], None, &device);
-    set_linear(&mut standard.down, &down, None, &device);
+    set_linear(
+        &mut standard.up.linear,
+        &[1.0, 0.0, 0.0, 1.0],
+        None,
+        &device,
+    );
+    set_linear(&mut standard.down.linear, &down, None, &device);
     assert_close(
         &values(standard.forward(x()).unwrap()),
         &[2.0, -2.0],
@@ -95,13 +100,13 @@ fn transformer_ffn_by_hand() {
         .init(&device)
         .unwrap();
     set_linear(
-        gated.gate.as_mut().unwrap(),
+        &mut gated.gate.as_mut().unwrap().linear,
         &[1.0, 0.0, 0.0, 1.0],
         None,
         &device,
     );
-    set_linear(&mut gated.up, &[2.0, 0.0, 0.0, 3.0], None, &device);
-    set_linear(&mut gated.down, &down, None, &device);
+    set_linear(&mut gated.up.linear, &[2.0, 0.0, 0.0, 3.0], None, &device);
+    set_linear(&mut gated.down.linear, &down, None, &device);
     assert_close(
         &values(gated.forward(x()).unwrap()),
         &[2.0, 0.0],

@@ -203,10 +203,10 @@ fn transformer_ffn_matches_pytorch() {
         let mut ffn = ffn_config(&case.name, case.d_model, case.d_ff)
             .init(&device)
             .unwrap();
-        load_linear(&mut ffn.up, &case.up, &device);
-        load_linear(&mut ffn.down, &case.down, &device);
+        load_linear(&mut ffn.up.linear, &case.up, &device);
+        load_linear(&mut ffn.down.linear, &case.down, &device);
         if let (Some(gate), Some(w)) = (ffn.gate.as_mut(), case.gate.as_ref()) {
-            load_linear(gate, w, &device);
+            load_linear(&mut gate.linear, w, &device);
         }
         if let (Some(norm), Some(w)) = (ffn.norm.as_mut(), case.norm.as_ref()) {
             load_norm(norm, w, &device);

@@ -1,4 +1,4 @@
-//! `ffn`: train, evaluate, predict with and describe feedforward models on tabular data.
+//! `ffn`: train, fine-tune, import, evaluate, predict with and describe feedforward models.
 
 use std::io::IsTerminal;
 use std::ops::ControlFlow;
@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use burn::module::Module;
 use clap::{Args, Parser, Subcommand};
-use ffn_model::Activation;
+use ffn_model::{Activation, HfLayout, LoraConfig, describe_block};
 use ffn_train::{
-    Backend, Metrics, OptimizerConfig, Prediction, Progress, SavedRun, ScheduleConfig, SplitChoice,
-    Summary, TrainConfig, open_device,
+    Backend, FinetuneSpec, ImportedBlock, LoraSpec, Metrics, OptimizerConfig, Prediction, Progress,
+    SavedRun, ScheduleConfig, SplitChoice, Summary, TrainConfig, layer_names, open_device,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -31,6 +31,10 @@ struct Cli {
 enum Command {
     /// Train a model (with no arguments: the default MLP on datasets/iris.csv, on the CPU).
     Train(Box<TrainArgs>),
+    /// Fine-tune a trained run or an imported block on a dataset: new head, freezing, LoRA.
+    Finetune(Box<FinetuneArgs>),
+    /// Import a Transformer FFN sub-layer from a Hugging Face .safetensors checkpoint.
+    Import(ImportArgs),
     /// Evaluate a trained run on a split of its dataset or on another file.
     Eval(EvalArgs),
     /// Predict rows of a CSV file (the feature columns, without the target).
@@ -99,6 +103,58 @@ struct TrainArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// End with one JSON object on the last line of stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct FinetuneArgs {
+    /// Pretrained run directory (from `ffn train`, `ffn finetune` or `ffn import`).
+    #[arg(long, value_name = "RUN_DIR", required_unless_present_any = ["resume", "config"])]
+    from: Option<PathBuf>,
+    /// Replace the head even when the labels match.
+    #[arg(long)]
+    new_head: bool,
+    /// Layers that do not train: names (mlp.hidden.0, hidden.*, output), indices, body or head.
+    #[arg(long, value_name = "SPEC")]
+    freeze: Option<String>,
+    /// Train LoRA adapters of this rank instead of the base weights.
+    #[arg(long)]
+    lora_rank: Option<usize>,
+    /// LoRA scaling numerator (update scaled by alpha / rank; default 2 × rank).
+    #[arg(long, requires = "lora_rank")]
+    lora_alpha: Option<f64>,
+    /// Dropout on the LoRA adapters' input.
+    #[arg(long, requires = "lora_rank")]
+    lora_dropout: Option<f64>,
+    /// Layers that get adapters (default: every dense layer except a new head).
+    #[arg(long, value_name = "SPEC", requires = "lora_rank")]
+    lora_targets: Option<String>,
+    /// Learning rate of the head (default: --lr).
+    #[arg(long)]
+    head_lr: Option<f64>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The .safetensors checkpoint.
+    #[arg(long, value_name = "FILE")]
+    safetensors: PathBuf,
+    /// Key layout: bert, gpt2 or llama.
+    #[arg(long)]
+    layout: String,
+    /// Transformer layer number.
+    #[arg(long, default_value_t = 0)]
+    layer: usize,
+    /// The checkpoint's Hugging Face config.json (epsilon, activation, sizes).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run directory to create.
+    #[arg(long, value_name = "RUN_DIR")]
+    out: PathBuf,
+    /// Print one JSON object.
     #[arg(long)]
     json: bool,
 }
@@ -192,6 +248,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => train(TrainArgs::default()),
         Some(Command::Train(args)) => train(*args),
+        Some(Command::Finetune(args)) => finetune(*args),
+        Some(Command::Import(args)) => import(args),
         Some(Command::Eval(args)) => eval(args),
         Some(Command::Predict(args)) => predict(args),
         Some(Command::Info(args)) => info(args),
@@ -339,6 +397,7 @@ impl Reporter {
                     bar.set_prefix((epoch + 1).to_string());
                 }
             }
+            Progress::Notice(text) => out!("note: {text}"),
             Progress::Epoch(record) => {
                 let line = format!(
                     "lr {:.2e}  train {}  valid {}  {:.2}s",
@@ -369,13 +428,64 @@ fn brief(m: &Metrics) -> String {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
+    run_training(args, |config| Ok(config))
+}
+
+fn finetune(args: FinetuneArgs) -> Result<()> {
+    let train = &args.train;
+    anyhow::ensure!(
+        train.hidden.is_none() && train.activation.is_none() && train.dropout.is_none(),
+        "--hidden, --activation and --dropout do not apply: the architecture comes from --from"
+    );
+    anyhow::ensure!(
+        train.dataset.is_some() || train.config.is_some() || train.resume.is_some(),
+        "--dataset is needed: the CSV to fine-tune on"
+    );
+    let list = |spec: &str| -> Vec<String> {
+        spec.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let mut overrides = FinetuneSpec {
+        new_head: args.new_head,
+        freeze: args.freeze.as_deref().map(list).unwrap_or_default(),
+        head_lr: args.head_lr,
+        lora: args.lora_rank.map(|rank| LoraSpec {
+            config: LoraConfig {
+                rank,
+                alpha: args.lora_alpha.unwrap_or(2.0 * rank as f64),
+                dropout: args.lora_dropout.unwrap_or(0.0),
+            },
+            targets: args.lora_targets.as_deref().map(list).unwrap_or_default(),
+        }),
+        ..FinetuneSpec::default()
+    };
+    run_training(args.train, move |mut config| {
+        let spec = config.finetune.get_or_insert_with(FinetuneSpec::default);
+        if let Some(from) = &args.from {
+            overrides.from = from.clone();
+        } else {
+            overrides.from = spec.from.clone();
+        }
+        *spec = overrides;
+        config.validate()?;
+        Ok(config)
+    })
+}
+
+/// Trains (or resumes) with the config the flags give, after `adjust`.
+fn run_training(
+    args: TrainArgs,
+    adjust: impl FnOnce(TrainConfig) -> Result<TrainConfig>,
+) -> Result<()> {
     let mut reporter = Reporter::new();
     let started = std::time::Instant::now();
     let summary = match &args.resume {
         Some(dir) => ffn_train::resume(dir, &mut |e| reporter.on(e))
             .with_context(|| format!("cannot resume {}", dir.display()))?,
         None => {
-            let config = resolve_config(&args)?;
+            let config = adjust(resolve_config(&args)?)?;
             let out = args.out.clone().unwrap_or_else(|| default_out(&config));
             ffn_train::train(&config, &out, &mut |e| reporter.on(e))
                 .with_context(|| format!("training on {} failed", config.dataset.display()))?
@@ -393,6 +503,8 @@ fn train(args: TrainArgs) -> Result<()> {
                 "best_epoch": summary.best_epoch,
                 "stopped_early": summary.stopped_early,
                 "params": summary.params,
+                "trainable_params": summary.trainable_params,
+                "trainable_fraction": summary.trainable_fraction,
                 "test": summary.test,
                 "valid": summary.valid,
                 "wall_seconds": wall,
@@ -414,6 +526,13 @@ fn print_summary(summary: &Summary, wall: f64) {
         },
         summary.params
     );
+    if summary.trainable_fraction < 1.0 {
+        out!(
+            "trainable parameters: {} ({:.2}% of the network with its adapters)",
+            summary.trainable_params,
+            100.0 * summary.trainable_fraction
+        );
+    }
     for (name, metrics) in [("valid", &summary.valid), ("test", &summary.test)] {
         if let Some(m) = metrics {
             out!("{name}: {}", describe(m));
@@ -438,8 +557,48 @@ fn describe(m: &Metrics) -> String {
     parts.join(", ")
 }
 
+fn import(args: ImportArgs) -> Result<()> {
+    let layout: HfLayout = args.layout.parse()?;
+    let imported = ImportedBlock::import(
+        &args.safetensors,
+        layout,
+        args.layer,
+        args.config.as_deref(),
+        &args.out,
+    )
+    .with_context(|| format!("cannot import {}", args.safetensors.display()))?;
+    let info = &imported.info;
+    if args.json {
+        out!("{}", json!({ "run_dir": args.out, "block": info }));
+    } else {
+        out!(
+            "imported layer {} of {} ({:?} layout, prefix '{}'): {}",
+            info.layer,
+            args.safetensors.display(),
+            info.layout,
+            info.prefix,
+            describe_block(&info.config)
+        );
+        out!("read {} tensors: {}", info.keys.len(), info.keys.join(", "));
+        out!("saved the block to {}", args.out.display());
+    }
+    Ok(())
+}
+
+/// Refuses commands that need a trained run when `dir` holds an imported block.
+fn require_trained(dir: &std::path::Path, what: &str) -> Result<SavedRun> {
+    anyhow::ensure!(
+        !ImportedBlock::is_block_dir(dir),
+        "{} holds an imported block, which has no task to {what}; fine-tune it first: \
+         ffn finetune --from {} --dataset DATA.csv",
+        dir.display(),
+        dir.display()
+    );
+    Ok(SavedRun::open(dir)?)
+}
+
 fn eval(args: EvalArgs) -> Result<()> {
-    let run = SavedRun::open(&args.run)?;
+    let run = require_trained(&args.run, "evaluate")?;
     let split: SplitChoice = args.split.parse()?;
     let device = args.compute.open()?;
     let metrics = run
@@ -461,6 +620,9 @@ fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn predict(args: PredictArgs) -> Result<()> {
+    if ImportedBlock::is_block_dir(&args.run) {
+        return predict_block(args);
+    }
     let run = SavedRun::open(&args.run)?;
     let device = args.compute.open()?;
     let predictions = run
@@ -497,16 +659,40 @@ fn predict(args: PredictArgs) -> Result<()> {
             }
         }
     }
+    write_predictions(&args, &csv, predictions.len(), json!(rows))
+}
+
+/// Runs an imported block over vectors: one `d_model` row in, one out.
+fn predict_block(args: PredictArgs) -> Result<()> {
+    let block = ImportedBlock::open(&args.run)?;
+    let device = args.compute.open()?;
+    let outputs = block
+        .predict_file(&args.input, &device.device)
+        .with_context(|| format!("cannot run the block on {}", args.input.display()))?;
+    let width = block.info.config.d_model;
+    let header: Vec<String> = (0..width).map(|i| format!("y{i}")).collect();
+    let mut csv = format!("{}\n", header.join(","));
+    for row in &outputs {
+        let values: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+        csv.push_str(&values.join(","));
+        csv.push('\n');
+    }
+    write_predictions(&args, &csv, outputs.len(), json!(outputs))
+}
+
+/// Writes the predictions CSV to `--output` (atomically) or stdout, or prints them as JSON.
+fn write_predictions(
+    args: &PredictArgs,
+    csv: &str,
+    count: usize,
+    rows: serde_json::Value,
+) -> Result<()> {
     match &args.output {
         Some(path) => {
             ffn_model::write_atomically(path, csv.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             if !args.json {
-                out!(
-                    "wrote {} predictions to {}",
-                    predictions.len(),
-                    path.display()
-                );
+                out!("wrote {count} predictions to {}", path.display());
             }
         }
         None if !args.json => emit(format_args!("{}", csv.trim_end())),
@@ -518,10 +704,33 @@ fn predict(args: PredictArgs) -> Result<()> {
     Ok(())
 }
 
+fn info_block(args: &InfoArgs) -> Result<()> {
+    let block = ImportedBlock::open(&args.run)?;
+    let info = &block.info;
+    if args.json {
+        out!("{}", json!({ "run_dir": args.run, "block": info }));
+        return Ok(());
+    }
+    out!("run:        {} (imported block)", args.run.display());
+    out!(
+        "source:     {} layer {} ({:?} layout, prefix '{}')",
+        info.source.display(),
+        info.layer,
+        info.layout,
+        info.prefix
+    );
+    out!("block:      {}", describe_block(&info.config));
+    Ok(())
+}
+
 fn info(args: InfoArgs) -> Result<()> {
+    if ImportedBlock::is_block_dir(&args.run) {
+        return info_block(&args);
+    }
     let run = SavedRun::open(&args.run)?;
     let device = open_device(Backend::Flex, None)?;
-    let params = run.model(&device.device).map(|m| m.num_params()).ok();
+    let model = run.model(&device.device).ok();
+    let params = model.as_ref().map(|m| m.num_params());
     let pre = &run.preprocessor;
     if args.json {
         out!(
@@ -534,6 +743,8 @@ fn info(args: InfoArgs) -> Result<()> {
                 "target": pre.target_name,
                 "classes": pre.labels.as_ref().map(|l| l.classes()),
                 "model": run.config.model,
+                "finetune": run.config.finetune,
+                "layers": model.as_ref().map(layer_names),
                 "params": params,
                 "optimizer": run.config.optimizer,
                 "summary": run.summary,
@@ -553,12 +764,35 @@ fn info(args: InfoArgs) -> Result<()> {
         pre.target_name,
         pre.task
     );
+    if let Some(block) = &run.config.model.block {
+        out!("block:      {}", describe_block(block));
+    }
     out!(
         "model:      MLP {} ({}, dropout {})",
         widths.join(" → "),
         run.config.model.activation,
         run.config.model.dropout
     );
+    if let Some(model) = &model {
+        let names: Vec<String> = layer_names(model)
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{i}={n}"))
+            .collect();
+        out!("layers:     {}", names.join(", "));
+    }
+    if let Some(spec) = &run.config.finetune {
+        let lora = spec.lora.as_ref().map_or("no LoRA".to_string(), |l| {
+            format!("LoRA rank {} alpha {}", l.config.rank, l.config.alpha)
+        });
+        out!(
+            "fine-tuned: from {}, {}{}, frozen [{}]",
+            spec.from.display(),
+            lora,
+            if spec.new_head { ", new head" } else { "" },
+            spec.freeze.join(", ")
+        );
+    }
     if let Some(p) = params {
         out!("parameters: {p}");
     }

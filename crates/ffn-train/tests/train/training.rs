@@ -9,7 +9,7 @@ use burn::prelude::*;
 use ffn_data::Preprocessor;
 use ffn_model::load_module;
 use ffn_train::{
-    Backend, EarlyStoppingConfig, Progress, ScheduleConfig, TrainConfig, TrainError, model_config,
+    Backend, EarlyStoppingConfig, Progress, ScheduleConfig, TrainConfig, TrainError, build_network,
 };
 
 use crate::datasets;
@@ -44,9 +44,9 @@ fn checkpoint_weights(dir: &Path, file: &Path) -> Vec<f32> {
     let config: TrainConfig = serde_json::from_str(&read("config.json")).unwrap();
     let pre: Preprocessor = serde_json::from_str(&read("preprocessor.json")).unwrap();
     let device = Device::flex();
-    let model = load_module(model_config(&config, &pre).init(&device).unwrap(), file).unwrap();
+    let model = load_module(build_network(&config, &pre, &device).unwrap(), file).unwrap();
     let mut weights = Vec::new();
-    for layer in model.hidden.iter().map(|h| &h.dense).chain([&model.output]) {
+    for (_, layer) in model.dense_layers() {
         weights.extend(
             layer
                 .linear
