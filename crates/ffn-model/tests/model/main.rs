@@ -4,6 +4,8 @@ mod activation;
 mod backends;
 mod gradients;
 mod hand_computed;
+mod hf_import;
+mod lora;
 mod persistence;
 mod shapes;
 mod torch_reference;
