@@ -252,3 +252,199 @@ fn no_arguments_trains_iris_and_says_where() {
         .unwrap();
     assert!(dir.path().join(saved).join("model.bpk").exists());
 }
+
+/// The model crate's Hugging Face fixtures (see its `make_hf_fixtures.py`).
+fn hf_fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ffn-model/tests/fixtures")
+}
+
+#[test]
+fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = hf_fixtures();
+    let text = std::fs::read_to_string(fixtures.join("hf_fixtures.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (x, y) = (
+        floats(&reference["gpt2"]["x"]),
+        floats(&reference["gpt2"]["y"]),
+    );
+    let model = fixtures.join("hf/gpt2/model.safetensors");
+    let config = fixtures.join("hf/gpt2/config.json");
+    let out = ffn(
+        &[
+            "import",
+            "--safetensors",
+            model.to_str().unwrap(),
+            "--layout",
+            "gpt2",
+            "--layer",
+            "1",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            "block",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("h.1.mlp.c_proj.weight"));
+
+    // Each row of the input CSV is one d_model = 8 vector.
+    let mut csv = (0..8)
+        .map(|i| format!("x{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    for row in x.chunks(8) {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+        csv += &(cells.join(",") + "\n");
+    }
+    std::fs::write(dir.path().join("x.csv"), &csv).unwrap();
+    let out = ffn(
+        &[
+            "predict", "--run", "block", "--input", "x.csv", "--output", "y.csv",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(dir.path().join("y.csv")).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next().unwrap(), "y0,y1,y2,y3,y4,y5,y6,y7");
+    let got: Vec<f32> = lines
+        .flat_map(|l| {
+            l.split(',')
+                .map(|v| v.parse::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    crate::assert_close(&got, &y, 1e-5, "block outputs");
+
+    assert_fails_with(
+        &ffn(&["eval", "--run", "block"], dir.path()),
+        "holds an imported block",
+    );
+    let info = ffn(&["info", "--run", "block"], dir.path());
+    assert!(String::from_utf8_lossy(&info.stdout).contains("d_model 8, d_ff 12"));
+
+    // A classification dataset of 8-value rows: the class is the sign of the first value.
+    let mut data = (0..8)
+        .map(|i| format!("x{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + ",label\n";
+    let mut rng = ffn_data::SplitMix64::new(5);
+    for _ in 0..120 {
+        let row: Vec<f64> = (0..8)
+            .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
+            .collect();
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:.4}")).collect();
+        let label = if row[0] > 0.0 { "pos" } else { "neg" };
+        data += &format!("{},{label}\n", cells.join(","));
+    }
+    std::fs::write(dir.path().join("signs.csv"), data).unwrap();
+    let out = ffn(
+        &[
+            "finetune",
+            "--from",
+            "block",
+            "--dataset",
+            "signs.csv",
+            "--freeze",
+            "body",
+            "--epochs",
+            "3",
+            "--out",
+            "tuned",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("note: the imported block has no head"),
+        "{stdout}"
+    );
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["trainable_params"], 8 * 2 + 2);
+
+    // The frozen block is bit-identical to the imported one.
+    let device = burn::prelude::Device::flex();
+    let imported = ffn_train::ImportedBlock::open(&dir.path().join("block"))
+        .unwrap()
+        .block(&device)
+        .unwrap();
+    let tuned = ffn_train::SavedRun::open(&dir.path().join("tuned"))
+        .unwrap()
+        .model(&device)
+        .unwrap()
+        .block
+        .unwrap();
+    for ((name, a), (_, b)) in imported.dense_layers().iter().zip(tuned.dense_layers()) {
+        assert!(
+            a.linear
+                .weight
+                .val()
+                .equal(b.linear.weight.val())
+                .all()
+                .into_scalar::<bool>(),
+            "{name} changed"
+        );
+    }
+    let info = ffn(&["info", "--run", "tuned"], dir.path());
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.contains("block:") && info.contains("0=block.norm"),
+        "{info}"
+    );
+
+    assert_fails_with(
+        &ffn(
+            &[
+                "import",
+                "--safetensors",
+                model.to_str().unwrap(),
+                "--layout",
+                "bert",
+                "--out",
+                "b2",
+            ],
+            dir.path(),
+        ),
+        "not a Bert checkpoint",
+    );
+    assert_fails_with(
+        &ffn(
+            &[
+                "finetune",
+                "--from",
+                "block",
+                "--dataset",
+                "signs.csv",
+                "--hidden",
+                "4",
+            ],
+            dir.path(),
+        ),
+        "the architecture comes from --from",
+    );
+}

@@ -1,16 +1,33 @@
 //! Integration tests of ffn-train, in one binary so Burn is linked once.
 
 mod cli;
+mod finetune;
 mod metrics;
 mod reference;
 mod schedule;
 mod training;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use ffn_train::Progress;
 
 /// The repository's `datasets/` folder.
 pub fn datasets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets")
+}
+
+/// Training draws initial weights and dropout masks from the flex device's random generator, which
+/// every thread of the process shares: tests that compare runs take turns.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A progress callback that shows nothing and never stops.
+pub fn quiet(_: Progress) -> ControlFlow<()> {
+    ControlFlow::Continue(())
 }
 
 /// Asserts `|a - e| <= tol * (1 + |e|)` element-wise.

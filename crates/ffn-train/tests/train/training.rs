@@ -3,7 +3,6 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 use burn::prelude::*;
 use ffn_data::Preprocessor;
@@ -12,18 +11,7 @@ use ffn_train::{
     Backend, EarlyStoppingConfig, Progress, ScheduleConfig, TrainConfig, TrainError, build_network,
 };
 
-use crate::datasets;
-
-/// Training draws initial weights and dropout masks from the flex device's random generator, which
-/// every thread of the process shares: tests that compare runs take turns.
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn quiet(_: Progress) -> ControlFlow<()> {
-    ControlFlow::Continue(())
-}
+use crate::{datasets, one_at_a_time, quiet};
 
 fn iris(epochs: usize) -> TrainConfig {
     TrainConfig {
