@@ -17,7 +17,7 @@ use crate::{ImportedBlock, ModelSpec, Network, RunDir, SavedRun, TrainConfig, Tr
 pub const HEAD: &str = "mlp.output";
 
 /// How a run is fine-tuned from a pretrained one; saved in its `config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FinetuneSpec {
     /// The run directory (trained run or imported block) whose weights start the run.
@@ -34,20 +34,8 @@ pub struct FinetuneSpec {
     pub head_lr: Option<f64>,
 }
 
-impl Default for FinetuneSpec {
-    fn default() -> Self {
-        Self {
-            from: PathBuf::new(),
-            new_head: false,
-            freeze: Vec::new(),
-            lora: None,
-            head_lr: None,
-        }
-    }
-}
-
 /// LoRA settings and the layers that get adapters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoraSpec {
     /// Rank, alpha, dropout.
@@ -56,15 +44,6 @@ pub struct LoraSpec {
     /// Layers that get adapters, in the syntax of [`FinetuneSpec::freeze`]; empty means every
     /// dense layer except a new head.
     pub targets: Vec<String>,
-}
-
-impl Default for LoraSpec {
-    fn default() -> Self {
-        Self {
-            config: LoraConfig::default(),
-            targets: Vec::new(),
-        }
-    }
 }
 
 impl FinetuneSpec {

@@ -428,7 +428,7 @@ fn brief(m: &Metrics) -> String {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    run_training(args, |config| Ok(config))
+    run_training(args, Ok)
 }
 
 fn finetune(args: FinetuneArgs) -> Result<()> {
