@@ -136,14 +136,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Reads a config file; missing fields take their defaults, unknown fields are errors.
     pub fn load(path: &std::path::Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Run {
-            path: path.to_path_buf(),
-            reason: format!("cannot read config: {e}"),
-        })?;
-        serde_json::from_str(&text).map_err(|e| TrainError::Run {
-            path: path.to_path_buf(),
-            reason: format!("invalid config JSON: {e}"),
-        })
+        crate::run_dir::read_json_file(path, "config")
     }
 
     /// The split of the rows: train gets what validation and test leave.

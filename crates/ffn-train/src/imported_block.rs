@@ -56,17 +56,8 @@ impl ImportedBlock {
                 reason: "already holds a run; choose another --out".into(),
             });
         }
-        let hf = hf_config
-            .map(|path| -> Result<serde_json::Value, TrainError> {
-                let text = std::fs::read_to_string(path).map_err(|e| TrainError::Run {
-                    path: path.to_path_buf(),
-                    reason: format!("cannot read the Hugging Face config: {e}"),
-                })?;
-                serde_json::from_str(&text).map_err(|e| TrainError::Run {
-                    path: path.to_path_buf(),
-                    reason: format!("not valid JSON: {e}"),
-                })
-            })
+        let hf: Option<serde_json::Value> = hf_config
+            .map(|path| crate::run_dir::read_json_file(path, "Hugging Face config"))
             .transpose()?;
         let file = SafeTensors::read(safetensors)?;
         let imported = import_hf_ffn(&file, layout, layer, hf.as_ref(), &Device::flex())?;

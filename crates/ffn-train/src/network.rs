@@ -16,14 +16,6 @@ pub struct Network {
 }
 
 impl Network {
-    /// An MLP-only network.
-    pub fn mlp(mlp: Mlp) -> Self {
-        Self {
-            block: None,
-            mlp: Some(mlp),
-        }
-    }
-
     /// Runs the network on `[batch, d_input]`; fails on a wrong width.
     pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>, ModelError> {
         let x = match &self.block {

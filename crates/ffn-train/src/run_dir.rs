@@ -149,3 +149,18 @@ impl RunDir {
         }
     }
 }
+
+/// Reads a JSON file given by the user (`what` names it in errors, e.g. "config").
+pub(crate) fn read_json_file<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Run {
+        path: path.to_path_buf(),
+        reason: format!("cannot read {what}: {e}"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Run {
+        path: path.to_path_buf(),
+        reason: format!("invalid {what} JSON: {e}"),
+    })
+}

@@ -448,3 +448,71 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
         "the architecture comes from --from",
     );
 }
+
+#[test]
+fn finetuned_run_works_with_eval_predict_and_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = iris_run().join("run");
+    let iris = datasets().join("iris.csv");
+    let out = ffn(
+        &[
+            "finetune",
+            "--from",
+            run.to_str().unwrap(),
+            "--dataset",
+            iris.to_str().unwrap(),
+            "--lora-rank",
+            "2",
+            "--lora-targets",
+            "hidden.0",
+            "--epochs",
+            "3",
+            "--out",
+            "tuned",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Same labels: the head is kept (and frozen); rank-2 adapters on hidden.0 only.
+    assert!(!stdout.contains("new head"), "{stdout}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["trainable_params"], 2 * (4 + 128));
+    assert!(stdout.contains("trainable parameters: 264 ("), "{stdout}");
+
+    let eval = ffn(&["eval", "--run", "tuned", "--json"], dir.path());
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let info = ffn(&["info", "--run", "tuned"], dir.path());
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("LoRA rank 2 alpha 4"), "{info}");
+    assert!(dir.path().join("tuned/adapter.bpk").exists());
+
+    assert_fails_with(
+        &ffn(
+            &[
+                "finetune",
+                "--from",
+                run.to_str().unwrap(),
+                "--dataset",
+                iris.to_str().unwrap(),
+                "--freeze",
+                "hidden.9",
+            ],
+            dir.path(),
+        ),
+        "'hidden.9' matches no layer",
+    );
+    assert_fails_with(
+        &ffn(&["finetune", "--from", run.to_str().unwrap()], dir.path()),
+        "--dataset is needed",
+    );
+}
