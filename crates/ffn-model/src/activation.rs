@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::{Tensor, activation};
+use burn::tensor::{Device, Tensor, activation};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -126,9 +126,13 @@ impl Activation {
     }
 }
 
-/// `0.5 x (1 + erf(x / sqrt(2)))`, composed from `erf` so its derivative is exact on every backend
-/// (Burn 0.22's fused ndarray GELU has a derivative off by up to 1e-3).
+/// `0.5 x (1 + erf(x / sqrt(2)))`. On flex, Burn's fused GELU (one pass forward, one backward,
+/// exact derivative); elsewhere composed from `erf`, because Burn 0.22's default GELU derivative,
+/// which ndarray and wgpu use, is the tanh approximation's (off by up to 1e-3).
 fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if x.device().inner() == Device::flex() {
+        return activation::gelu(x);
+    }
     let cdf = ((x.clone() * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
     x * cdf
 }

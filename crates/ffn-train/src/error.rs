@@ -44,6 +44,9 @@ pub enum TrainError {
         /// The run directory.
         run_dir: PathBuf,
     },
+    /// A plot or report could not be drawn.
+    #[error("report: {0}")]
+    Report(String),
     /// The compute device failed (for example while reading results back).
     #[error("device error: {0}")]
     Device(String),

@@ -97,6 +97,24 @@ pub fn evaluate(
     })
 }
 
+/// The test-style confusion matrix of `model` on classification `examples`
+/// (`matrix[actual][predicted]`); `None` for regression.
+pub fn confusion(
+    model: &Network,
+    examples: &Examples,
+    device: &Device,
+) -> Result<Option<Vec<Vec<usize>>>, TrainError> {
+    let ExampleTargets::Classes(actual) = &examples.targets else {
+        return Ok(None);
+    };
+    let outputs = forward_all(model, &examples.features, examples.n_features, device)?;
+    let width = model.d_output();
+    let predicted: Vec<usize> = outputs.chunks(width).map(argmax).collect();
+    Ok(Some(crate::metrics::confusion_matrix(
+        &predicted, actual, width,
+    )))
+}
+
 /// One prediction: a class with the probabilities of every class, or a value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prediction {

@@ -2,9 +2,11 @@
 //! gradient clipping and accumulation, early stopping, metrics, run directories with atomic
 //! checkpoints and exact resume, and evaluation and prediction of saved runs. The `ffn` binary is
 //! fine-tuning (freezing, LoRA, new heads, imported Transformer FFN blocks), and a thin command
-//! line over this library.
+//! line over this library. Runs draw their curves and confusion matrix as SVG and can be
+//! summarised in offline HTML reports.
 
 mod backend;
+mod bench;
 mod clip;
 mod config;
 mod error;
@@ -16,12 +18,15 @@ mod metrics;
 mod metrics_log;
 mod network;
 mod optimizer;
+mod plot;
+mod report;
 mod run_dir;
 mod saved_run;
 mod schedule;
 mod trainer;
 
 pub use backend::{Backend, OpenedDevice, open_device};
+pub use bench::{BenchResult, Workload, bench};
 pub use clip::clip_global_norm;
 pub use config::{EarlyStoppingConfig, ModelSpec, TrainConfig};
 pub use error::TrainError;
@@ -34,9 +39,11 @@ pub use imported_block::{BlockInfo, ImportedBlock};
 pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,
 };
-pub use metrics::{Metrics, accuracy, macro_f1, r2};
+pub use metrics::{Metrics, accuracy, confusion_matrix, macro_f1, r2};
 pub use network::{Network, ParameterInfo};
 pub use optimizer::{AdamParams, OptimizerConfig, SgdParams};
+pub use plot::{Panel, Series, confusion_svg, panels_svg, run_panels};
+pub use report::{ReportFiles, write_comparison, write_plots, write_run_report};
 pub use run_dir::RunDir;
 pub use saved_run::{SavedRun, SplitChoice};
 pub use schedule::{Schedule, ScheduleConfig};

@@ -74,6 +74,15 @@ impl Metrics {
     }
 }
 
+/// Counts of `(actual, predicted)` class pairs: `matrix[actual][predicted]`, `classes × classes`.
+pub fn confusion_matrix(predicted: &[usize], actual: &[usize], classes: usize) -> Vec<Vec<usize>> {
+    let mut matrix = vec![vec![0; classes]; classes];
+    for (&p, &a) in predicted.iter().zip(actual) {
+        matrix[a][p] += 1;
+    }
+    matrix
+}
+
 /// Fraction of equal entries.
 pub fn accuracy(predicted: &[usize], actual: &[usize]) -> f64 {
     let correct = predicted.iter().zip(actual).filter(|(p, a)| p == a).count();

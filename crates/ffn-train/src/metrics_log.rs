@@ -3,10 +3,10 @@
 use crate::{EpochRecord, Metrics, RunDir, TrainError};
 
 /// A metric's column name and how to read it from [`Metrics`].
-type Column = (&'static str, fn(&Metrics) -> Option<f64>);
+pub(crate) type Column = (&'static str, fn(&Metrics) -> Option<f64>);
 
 /// Metric columns in log order.
-const COLUMNS: [Column; 6] = [
+pub(crate) const COLUMNS: [Column; 6] = [
     ("loss", |m| Some(m.loss)),
     ("accuracy", |m| m.accuracy),
     ("macro_f1", |m| m.macro_f1),
@@ -66,4 +66,23 @@ pub fn csv(history: &[EpochRecord]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Reads the history back from `metrics.jsonl`, naming the file and line of a bad record.
+pub fn read(run: &RunDir) -> Result<Vec<EpochRecord>, TrainError> {
+    let path = run.metrics_jsonl();
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::Run {
+        path: path.clone(),
+        reason: format!("cannot read the metrics log ({e}); has the run trained an epoch?"),
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str(line).map_err(|e| TrainError::Run {
+                path: path.clone(),
+                reason: format!("line {}: {e}", index + 1),
+            })
+        })
+        .collect()
 }

@@ -7,7 +7,10 @@
 //! RUN/model.bpk            final weights (Burn record)
 //! RUN/metrics.csv          one line per epoch
 //! RUN/metrics.jsonl        one JSON object per epoch
-//! RUN/summary.json         final metrics and timings
+//! RUN/summary.json         final metrics and timings (and the test confusion matrix)
+//! RUN/curves.svg           loss, main metric and learning rate per epoch
+//! RUN/confusion.svg        classification: confusion matrix of the test split
+//! RUN/report.html          written by `ffn report`: summary, metrics and plots in one page
 //! RUN/adapter.bpk          fine-tuning only: the trained parameters (LoRA factors, new head)
 //! RUN/adapter.json         fine-tuning only: what adapter.bpk holds and which base it fits
 //! RUN/block.json           imported blocks only: source checkpoint, layout, block config
@@ -73,6 +76,14 @@ impl RunDir {
     /// `summary.json`.
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
+    }
+    /// `curves.svg`.
+    pub fn curves(&self) -> PathBuf {
+        self.root.join("curves.svg")
+    }
+    /// `confusion.svg`.
+    pub fn confusion(&self) -> PathBuf {
+        self.root.join("confusion.svg")
     }
     /// `adapter.bpk`, the parameters a fine-tuning run trained.
     pub fn adapter(&self) -> PathBuf {

@@ -13,8 +13,9 @@ use ffn_data::{DataLoader, Dataset, Examples, LoadOptions, Preprocessor, Split, 
 use ffn_model::{MlpConfig, load_module, save_module};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::{evaluate, task_loss};
+use crate::evaluate::{confusion, evaluate, task_loss};
 use crate::finetune::{Pretrained, save_adapter};
+use crate::report::write_plots;
 use crate::{
     Metrics, Network, OpenedDevice, RunDir, Schedule, TrainConfig, TrainError, clip_global_norm,
     open_device,
@@ -68,6 +69,9 @@ pub struct Summary {
     pub valid: Option<Metrics>,
     /// Metrics of the kept weights on the test split.
     pub test: Option<Metrics>,
+    /// Classification: confusion matrix of the test split, `[actual][predicted]` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_confusion: Option<Vec<Vec<usize>>>,
 }
 
 /// Progress events for a caller that wants to show them; the library never prints. Answering
@@ -644,8 +648,19 @@ impl Context<'_> {
             train: evaluate_on(&data.train)?.unwrap_or_default(),
             valid: evaluate_on(&data.valid)?,
             test: evaluate_on(&data.test)?,
+            test_confusion: if data.test.is_empty() {
+                None
+            } else {
+                confusion(&snapshot, &data.test, &self.device.device)?
+            },
         };
         self.run.write_json(&self.run.summary(), &summary)?;
+        let labels = data
+            .preprocessor
+            .labels
+            .as_ref()
+            .map(|l| l.classes().to_vec());
+        write_plots(&self.run, &state.history, Some(&summary), labels.as_deref())?;
         Ok(summary)
     }
 }

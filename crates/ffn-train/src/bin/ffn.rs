@@ -41,6 +41,10 @@ enum Command {
     Predict(PredictArgs),
     /// Describe a run: architecture, parameters, dataset, final metrics.
     Info(InfoArgs),
+    /// Draw a run's curves and confusion matrix into report.html, or compare several runs.
+    Report(ReportArgs),
+    /// Time the reference workloads (FFN train step, MLP epoch, FFN forward) on a backend.
+    Bench(BenchArgs),
 }
 
 #[derive(Args, Default)]
@@ -159,6 +163,43 @@ struct ImportArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct ReportArgs {
+    /// Run directory: regenerates curves.svg and confusion.svg and writes report.html.
+    #[arg(long, value_name = "RUN_DIR", required_unless_present = "compare")]
+    run: Option<PathBuf>,
+    /// Overlay the curves of these runs (two or more).
+    #[arg(long, value_name = "RUN_DIR", num_args = 2.., conflicts_with = "run", requires = "out")]
+    compare: Vec<PathBuf>,
+    /// Directory for the comparison's compare.svg and report.html.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// w1 (FFN train step), w2 (small-MLP epoch), w3 (FFN forward) or all.
+    #[arg(long, default_value = "all")]
+    workload: String,
+    #[command(flatten)]
+    compute: ComputeArgs,
+    /// Iterations per round (default: per workload, more on a GPU).
+    #[arg(long)]
+    iters: Option<usize>,
+    /// Timed rounds; the median round is reported with the spread.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Untimed iterations first (compilation, autotuning, caches).
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Print one JSON object per workload.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Where `eval` and `predict` compute.
 #[derive(Args)]
 struct ComputeArgs {
@@ -253,6 +294,8 @@ fn main() -> ExitCode {
         Some(Command::Eval(args)) => eval(args),
         Some(Command::Predict(args)) => predict(args),
         Some(Command::Info(args)) => info(args),
+        Some(Command::Report(args)) => report(args),
+        Some(Command::Bench(args)) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -700,6 +743,79 @@ fn write_predictions(
     }
     if args.json {
         out!("{}", json!({ "run_dir": args.run, "predictions": rows }));
+    }
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let workloads: Vec<ffn_train::Workload> = match args.workload.trim() {
+        "all" => ffn_train::Workload::ALL.to_vec(),
+        one => vec![one.parse()?],
+    };
+    let device = args.compute.open()?;
+    let gpu = device.backend == Backend::Wgpu;
+    if !args.json {
+        out!("benchmarking on {}", device.description);
+    }
+    for workload in workloads {
+        let iters = args.iters.unwrap_or(workload.default_iters(gpu));
+        let result = ffn_train::bench(workload, &device, iters, args.rounds, args.warmup)
+            .with_context(|| format!("benchmark {} failed", workload.name()))?;
+        if args.json {
+            out!("{}", serde_json::to_string(&result)?);
+            continue;
+        }
+        let rate = match (result.gflops, result.samples_per_s) {
+            (Some(g), _) => format!("{g:.1} GFLOP/s"),
+            (None, Some(s)) => format!("{s:.0} samples/s"),
+            _ => String::new(),
+        };
+        out!(
+            "{:<18} {:>9.3} ms  (min {:.3}, max {:.3}; {} rounds × {})  {rate}  peak RSS {}",
+            result.workload,
+            result.ms,
+            result.min_ms,
+            result.max_ms,
+            result.rounds,
+            result.iters,
+            result
+                .peak_rss_mib
+                .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
+        );
+    }
+    Ok(())
+}
+
+fn report(args: ReportArgs) -> Result<()> {
+    if let (Some(out), false) = (&args.out, args.compare.is_empty()) {
+        let html = ffn_train::write_comparison(&args.compare, out)
+            .with_context(|| format!("cannot compare the runs into {}", out.display()))?;
+        match args.json {
+            true => out!(
+                "{}",
+                json!({ "report": html, "svg": out.join("compare.svg") })
+            ),
+            false => out!(
+                "wrote {} and {}",
+                out.join("compare.svg").display(),
+                html.display()
+            ),
+        }
+        return Ok(());
+    }
+    let dir = args.run.context("--run or --compare is needed")?;
+    let files = ffn_train::write_run_report(&dir)
+        .with_context(|| format!("cannot report on {}", dir.display()))?;
+    if args.json {
+        out!(
+            "{}",
+            json!({ "report": files.html, "curves": files.curves, "confusion": files.confusion })
+        );
+    } else {
+        let mut written = vec![files.curves.display().to_string()];
+        written.extend(files.confusion.iter().map(|p| p.display().to_string()));
+        written.extend(files.html.iter().map(|p| p.display().to_string()));
+        out!("wrote {}", written.join(", "));
     }
     Ok(())
 }

@@ -516,3 +516,52 @@ fn finetuned_run_works_with_eval_predict_and_info() {
         "--dataset is needed",
     );
 }
+
+#[test]
+fn report_command_writes_html_and_comparisons() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = iris_run().join("run");
+    let copy = dir.path().join("run");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in [
+        "config.json",
+        "preprocessor.json",
+        "split.json",
+        "summary.json",
+        "metrics.jsonl",
+        "model.bpk",
+    ] {
+        std::fs::copy(run.join(file), copy.join(file)).unwrap();
+    }
+    let out = ffn(&["report", "--run", "run", "--json"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in ["curves.svg", "confusion.svg", "report.html"] {
+        assert!(copy.join(file).exists(), "{file}");
+    }
+    let out = ffn(
+        &[
+            "report",
+            "--compare",
+            "run",
+            run.to_str().unwrap(),
+            "--out",
+            "cmp",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("cmp/compare.svg").exists());
+    assert_fails_with(&ffn(&["report"], dir.path()), "--run");
+    assert_fails_with(
+        &ffn(&["report", "--run", "nowhere"], dir.path()),
+        "no such run directory",
+    );
+}

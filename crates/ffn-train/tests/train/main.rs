@@ -4,6 +4,7 @@ mod cli;
 mod finetune;
 mod metrics;
 mod reference;
+mod report;
 mod schedule;
 mod training;
 

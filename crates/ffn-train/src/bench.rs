@@ -1,0 +1,235 @@
+//! Benchmarks of the project's own layers and training step on the reference workloads
+//! (`../shared/bench/README.md`, mirrored by `bench/torch_ffn_bench.py` for PyTorch):
+//!
+//! - W1: `TransformerFfn` 512 → 2048 → 512 (GELU, erf) train step on x `[16, 128, 512]`: MSE,
+//!   backward, AdamW (lr 1e-3) — about 25.8 GFLOP.
+//! - W2: an epoch of an `Mlp` 64 → 128 → 128 → 10 (ReLU): 28 batches of 64, cross-entropy, Adam.
+//! - W3: the W1 block's forward pass without autodiff — about 8.6 GFLOP.
+//!
+//! Each measurement runs warm-up iterations, then `rounds` rounds of `iters` iterations; the device
+//! is synchronised at the end of each round only, as a training loop that reads its loss once per
+//! epoch would. Times are per iteration: the median of the rounds and their spread.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use ffn_model::{Activation, MlpConfig, TransformerFfnConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::{OpenedDevice, OptimizerConfig, TrainError, cross_entropy, mse};
+
+/// One of the reference workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Workload {
+    /// Transformer FFN train step.
+    W1,
+    /// Small-MLP epoch.
+    W2,
+    /// Transformer FFN forward pass.
+    W3,
+}
+
+impl Workload {
+    /// Every workload, in report order.
+    pub const ALL: [Workload; 3] = [Workload::W1, Workload::W2, Workload::W3];
+
+    /// The name PyTorch's reference script prints for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::W1 => "W1_ffn_train_step",
+            Workload::W2 => "W2_mlp_epoch",
+            Workload::W3 => "W3_ffn_forward",
+        }
+    }
+
+    /// Floating-point operations of one iteration, when the workload is compute-bound.
+    pub fn flops(self) -> Option<f64> {
+        let (tokens, d_model, d_ff) = (2048.0, 512.0, 2048.0);
+        let forward = 2.0 * 2.0 * tokens * d_model * d_ff;
+        match self {
+            Workload::W1 => Some(3.0 * forward),
+            Workload::W3 => Some(forward),
+            Workload::W2 => None,
+        }
+    }
+
+    /// Iterations per round by default: fewer on the CPU, where one takes tens of milliseconds.
+    pub fn default_iters(self, gpu: bool) -> usize {
+        match (self, gpu) {
+            (Workload::W1, false) => 10,
+            (Workload::W3, false) => 20,
+            (Workload::W2, false) => 5,
+            (Workload::W1, true) => 100,
+            (Workload::W3, true) => 200,
+            (Workload::W2, true) => 20,
+        }
+    }
+}
+
+impl std::str::FromStr for Workload {
+    type Err = TrainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "w1" => Ok(Workload::W1),
+            "w2" => Ok(Workload::W2),
+            "w3" => Ok(Workload::W3),
+            other => Err(TrainError::InvalidConfig(format!(
+                "unknown workload '{other}'; valid workloads: w1, w2, w3, all"
+            ))),
+        }
+    }
+}
+
+/// The timing of one workload on one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// Workload name, as PyTorch's script prints it.
+    pub workload: String,
+    /// The device, in words.
+    pub device: String,
+    /// Median over rounds of the time per iteration, in milliseconds.
+    pub ms: f64,
+    /// Fastest round's time per iteration.
+    pub min_ms: f64,
+    /// Slowest round's time per iteration.
+    pub max_ms: f64,
+    /// Iterations per round.
+    pub iters: usize,
+    /// Rounds.
+    pub rounds: usize,
+    /// Throughput at the median time (compute-bound workloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gflops: Option<f64>,
+    /// Training samples per second at the median time (W2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples_per_s: Option<f64>,
+    /// Peak resident memory of the process so far, in MiB (Linux), host side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Runs `workload` on `device`: `warmup` iterations, then `rounds` rounds of `iters`.
+pub fn bench(
+    workload: Workload,
+    device: &OpenedDevice,
+    iters: usize,
+    rounds: usize,
+    warmup: usize,
+) -> Result<BenchResult, TrainError> {
+    if iters == 0 || rounds == 0 {
+        return Err(TrainError::InvalidConfig(
+            "bench needs at least one iteration and one round".into(),
+        ));
+    }
+    let mut run = workload_runner(workload, &device.device)?;
+    for _ in 0..warmup {
+        run()?;
+    }
+    sync(&device.device)?;
+    let mut per_iter = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        for _ in 0..iters {
+            run()?;
+        }
+        sync(&device.device)?;
+        per_iter.push(started.elapsed().as_secs_f64() * 1e3 / iters as f64);
+    }
+    per_iter.sort_by(f64::total_cmp);
+    let ms = per_iter[per_iter.len() / 2];
+    Ok(BenchResult {
+        workload: workload.name().to_string(),
+        device: device.description.clone(),
+        ms,
+        min_ms: per_iter[0],
+        max_ms: per_iter[per_iter.len() - 1],
+        iters,
+        rounds,
+        gflops: workload.flops().map(|f| f / (ms * 1e-3) / 1e9),
+        samples_per_s: (workload == Workload::W2).then(|| W2_SAMPLES as f64 / (ms * 1e-3)),
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Samples per W2 epoch.
+const W2_SAMPLES: usize = 1792;
+
+/// A closure running one iteration of `workload`, with its model, data and optimiser built.
+fn workload_runner(
+    workload: Workload,
+    device: &Device,
+) -> Result<Box<dyn FnMut() -> Result<(), TrainError>>, TrainError> {
+    device.seed(0);
+    match workload {
+        Workload::W1 => {
+            let autodiff = device.clone().autodiff();
+            let mut ffn = Some(TransformerFfnConfig::new(512, 2048).init(&autodiff)?);
+            let mut optimizer = OptimizerConfig::from_name("adamw")?.init();
+            let x = normal([16, 128, 512], &autodiff);
+            let y = normal([16 * 128, 512], &autodiff);
+            Ok(Box::new(move || {
+                let model = ffn.take().expect("model present between steps");
+                let out = model.forward(x.clone())?.reshape([16 * 128, 512]);
+                let loss = mse(out, y.clone());
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                ffn = Some(optimizer.step(1e-3, model, grads));
+                Ok(())
+            }))
+        }
+        Workload::W3 => {
+            let ffn = TransformerFfnConfig::new(512, 2048).init(device)?;
+            let x = normal([16, 128, 512], device);
+            let mut outputs = Vec::new();
+            Ok(Box::new(move || {
+                // Kept until the next call so a lazy backend cannot skip the work.
+                outputs.clear();
+                outputs.push(ffn.forward(x.clone())?);
+                Ok(())
+            }))
+        }
+        Workload::W2 => {
+            let autodiff = device.clone().autodiff();
+            let mut mlp = Some(
+                MlpConfig::new(64, vec![128, 128], 10)
+                    .with_activation(Activation::Relu)
+                    .init(&autodiff)?,
+            );
+            let mut optimizer = OptimizerConfig::from_name("adam")?.init();
+            let xs = normal([W2_SAMPLES, 64], &autodiff);
+            let ys =
+                Tensor::<1, Int>::random([W2_SAMPLES], Distribution::Uniform(0.0, 10.0), &autodiff);
+            Ok(Box::new(move || {
+                for start in (0..W2_SAMPLES).step_by(64) {
+                    let model = mlp.take().expect("model present between steps");
+                    let x = xs.clone().narrow(0, start, 64);
+                    let y = ys.clone().narrow(0, start, 64);
+                    let loss = cross_entropy(model.forward(x)?, y, None, 0.0);
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    mlp = Some(optimizer.step(1e-3, model, grads));
+                }
+                Ok(())
+            }))
+        }
+    }
+}
+
+fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+fn sync(device: &Device) -> Result<(), TrainError> {
+    device
+        .sync()
+        .map_err(|e| TrainError::Device(format!("cannot synchronise the device: {e:?}")))
+}
+
+/// The process's peak resident set (`VmHWM` in `/proc/self/status`), where the OS reports it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
