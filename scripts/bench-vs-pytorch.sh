@@ -35,23 +35,44 @@ for i in $(seq "$repeats"); do
     | sed 's/^/torch /' >>"$results"
 done
 
+# The machine's fp32 matrix-product peak as PyTorch reaches it: 2048 × 2048 × 2048, best of 10.
+peak=$(THREADS=$threads "$venv/bin/python" - "$torch_device" <<'PY'
+import os, sys, time, torch
+torch.set_num_threads(int(os.environ["THREADS"]))
+dev = sys.argv[1]
+a, b = torch.randn(2048, 2048, device=dev), torch.randn(2048, 2048, device=dev)
+best = float("inf")
+for _ in range(12):
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    a @ b
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    best = min(best, time.perf_counter() - t)
+print(f"{2 * 2048 ** 3 / best / 1e9:.0f}")
+PY
+)
 machine=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 torch_version=$("$venv/bin/python" -c "import torch; print(torch.__version__)")
-python3 - "$results" "$backend" "$threads" "$machine" "$torch_version" "$torch_device" <<'PY'
+python3 - "$results" "$backend" "$threads" "$machine" "$torch_version" "$torch_device" "$peak" <<'PY'
 import json, statistics, sys
-path, backend, threads, machine, torch_version, torch_device = sys.argv[1:]
+path, backend, threads, machine, torch_version, torch_device, peak = sys.argv[1:]
 runs = {"ffn": {}, "torch": {}}
 for line in open(path):
     side, payload = line.split(" ", 1)
     record = json.loads(payload)
     runs[side].setdefault(record["workload"], []).append(record)
 print(f"machine: {machine}; {threads} threads; ffn backend {backend}; PyTorch {torch_version} ({torch_device})")
+print(f"fp32 matmul peak (PyTorch, 2048^3): {peak} GFLOP/s")
 print(f"{'workload':<20}{'ffn ms':>10}{'torch ms':>10}{'ratio':>8}{'ffn GFLOP/s':>13}{'torch GFLOP/s':>15}")
 for workload in sorted(runs["ffn"]):
     ours = statistics.median(r["ms"] for r in runs["ffn"][workload])
     peer = statistics.median(r["ms"] for r in runs["torch"].get(workload, [{"ms": float("nan")}]))
-    gf = lambda rs: statistics.median(r.get("gflops", float("nan")) for r in rs)
-    ours_gf = gf(runs["ffn"][workload])
-    peer_gf = gf(runs["torch"].get(workload, [{}]))
-    print(f"{workload:<20}{ours:>10.2f}{peer:>10.2f}{ours / peer:>8.2f}{ours_gf:>13.1f}{peer_gf:>15.1f}")
+    def gflops(records):
+        values = [r["gflops"] for r in records if "gflops" in r]
+        return f"{statistics.median(values):.1f}" if values else "-"
+    ours_gf = gflops(runs["ffn"][workload])
+    peer_gf = gflops(runs["torch"].get(workload, []))
+    print(f"{workload:<20}{ours:>10.2f}{peer:>10.2f}{ours / peer:>8.2f}{ours_gf:>13}{peer_gf:>15}")
 PY
