@@ -603,7 +603,10 @@ impl Context<'_> {
             model
         };
         let snapshot = model.valid();
-        if let Some(spec) = &self.config.finetune {
+        // The trained parameters alone, when they are a part of the network (LoRA, freezing).
+        if let Some(spec) = &self.config.finetune
+            && self.trainable.0 < self.trainable.1
+        {
             let fingerprint =
                 std::fs::read_to_string(self.run.base_fingerprint()).map_err(|e| {
                     TrainError::Run {

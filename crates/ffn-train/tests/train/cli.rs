@@ -16,6 +16,19 @@ fn ffn(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
+/// Runs `ffn` and returns its stdout, failing the test (with stderr) if it did not succeed.
+#[track_caller]
+fn ffn_ok(args: &[&str], dir: &Path) -> String {
+    let out = ffn(args, dir);
+    assert!(
+        out.status.success(),
+        "ffn {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[track_caller]
 fn assert_fails_with(output: &Output, message: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -277,7 +290,7 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
     );
     let model = fixtures.join("hf/gpt2/model.safetensors");
     let config = fixtures.join("hf/gpt2/config.json");
-    let out = ffn(
+    let stdout = ffn_ok(
         &[
             "import",
             "--safetensors",
@@ -293,12 +306,7 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
         ],
         dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("h.1.mlp.c_proj.weight"));
+    assert!(stdout.contains("h.1.mlp.c_proj.weight"));
 
     // Each row of the input CSV is one d_model = 8 vector.
     let mut csv = (0..8)
@@ -311,16 +319,11 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
         csv += &(cells.join(",") + "\n");
     }
     std::fs::write(dir.path().join("x.csv"), &csv).unwrap();
-    let out = ffn(
+    ffn_ok(
         &[
             "predict", "--run", "block", "--input", "x.csv", "--output", "y.csv",
         ],
         dir.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let written = std::fs::read_to_string(dir.path().join("y.csv")).unwrap();
     let mut lines = written.lines();
@@ -338,8 +341,8 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
         &ffn(&["eval", "--run", "block"], dir.path()),
         "holds an imported block",
     );
-    let info = ffn(&["info", "--run", "block"], dir.path());
-    assert!(String::from_utf8_lossy(&info.stdout).contains("d_model 8, d_ff 12"));
+    let info = ffn_ok(&["info", "--run", "block"], dir.path());
+    assert!(info.contains("d_model 8, d_ff 12"));
 
     // A classification dataset of 8-value rows: the class is the sign of the first value.
     let mut data = (0..8)
@@ -357,7 +360,7 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
         data += &format!("{},{label}\n", cells.join(","));
     }
     std::fs::write(dir.path().join("signs.csv"), data).unwrap();
-    let out = ffn(
+    let stdout = ffn_ok(
         &[
             "finetune",
             "--from",
@@ -373,12 +376,6 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
             "--json",
         ],
         dir.path(),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         stdout.contains("note: the imported block has no head"),
@@ -410,8 +407,7 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
             "{name} changed"
         );
     }
-    let info = ffn(&["info", "--run", "tuned"], dir.path());
-    let info = String::from_utf8_lossy(&info.stdout);
+    let info = ffn_ok(&["info", "--run", "tuned"], dir.path());
     assert!(
         info.contains("block:") && info.contains("0=block.norm"),
         "{info}"
@@ -454,7 +450,7 @@ fn finetuned_run_works_with_eval_predict_and_info() {
     let dir = tempfile::tempdir().unwrap();
     let run = iris_run().join("run");
     let iris = datasets().join("iris.csv");
-    let out = ffn(
+    let stdout = ffn_ok(
         &[
             "finetune",
             "--from",
@@ -473,26 +469,14 @@ fn finetuned_run_works_with_eval_predict_and_info() {
         ],
         dir.path(),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // Same labels: the head is kept (and frozen); rank-2 adapters on hidden.0 only.
     assert!(!stdout.contains("new head"), "{stdout}");
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["trainable_params"], 2 * (4 + 128));
     assert!(stdout.contains("trainable parameters: 264 ("), "{stdout}");
 
-    let eval = ffn(&["eval", "--run", "tuned", "--json"], dir.path());
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
-    let info = ffn(&["info", "--run", "tuned"], dir.path());
-    let info = String::from_utf8_lossy(&info.stdout);
+    ffn_ok(&["eval", "--run", "tuned", "--json"], dir.path());
+    let info = ffn_ok(&["info", "--run", "tuned"], dir.path());
     assert!(info.contains("LoRA rank 2 alpha 4"), "{info}");
     assert!(dir.path().join("tuned/adapter.bpk").exists());
 
@@ -533,16 +517,13 @@ fn report_command_writes_html_and_comparisons() {
     ] {
         std::fs::copy(run.join(file), copy.join(file)).unwrap();
     }
-    let out = ffn(&["report", "--run", "run", "--json"], dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ffn_ok(&["report", "--run", "run", "--json"], dir.path());
+    let written: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(written["report"].as_str().unwrap().ends_with("report.html"));
     for file in ["curves.svg", "confusion.svg", "report.html"] {
         assert!(copy.join(file).exists(), "{file}");
     }
-    let out = ffn(
+    let stdout = ffn_ok(
         &[
             "report",
             "--compare",
@@ -553,12 +534,7 @@ fn report_command_writes_html_and_comparisons() {
         ],
         dir.path(),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(dir.path().join("cmp/compare.svg").exists());
+    assert!(stdout.contains("compare.svg") && dir.path().join("cmp/compare.svg").exists());
     assert_fails_with(&ffn(&["report"], dir.path()), "--run");
     assert_fails_with(
         &ffn(&["report", "--run", "nowhere"], dir.path()),

@@ -98,6 +98,13 @@ fn frozen_layers_stay_bit_identical() {
     assert_eq!(tuned[0], source[0]);
     assert_ne!(tuned[1], source[1]);
     assert_eq!(tuned[2], source[2]);
+
+    // Only runs that train a part of the network keep that part in an adapter file.
+    assert!(body.join("adapter.bpk").exists() && mixed.join("adapter.bpk").exists());
+    let all = dir.path().join("all");
+    let summary = finetune(&base, &all, FinetuneSpec::default(), 1);
+    assert_eq!(summary.trainable_params, summary.params);
+    assert!(!all.join("adapter.bpk").exists());
 }
 
 #[test]
