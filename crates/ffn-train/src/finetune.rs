@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleMapper, Param, ParamGroup};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -348,22 +348,45 @@ impl Pretrained {
         }
     }
 
-    /// A fingerprint of the source's weights (FNV-1a over every parameter's path and bits), so
-    /// an adapter is only applied to the base it was trained on.
+    /// A fingerprint of the source's weights (FNV-1a over every parameter's module path and
+    /// values), so an adapter is only applied to the base it was trained on.
     pub fn fingerprint(&self) -> Result<String, TrainError> {
-        let network = self.network(&Device::flex())?;
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut feed = |bytes: &[u8]| {
-            for &b in bytes {
-                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
+        let mut hasher = Fingerprint {
+            hash: 0xcbf2_9ce4_8422_2325,
+            path: Vec::new(),
         };
-        let record = network.into_record();
-        let bytes = record
-            .into_bytes()
-            .map_err(|e| TrainError::Device(format!("cannot read the pretrained weights: {e}")))?;
-        feed(&bytes);
-        Ok(format!("{hash:016x}"))
+        self.network(&Device::flex())?.visit(&mut hasher);
+        Ok(format!("{:016x}", hasher.hash))
+    }
+}
+
+/// FNV-1a over the paths and values of the visited parameters.
+struct Fingerprint {
+    hash: u64,
+    path: Vec<String>,
+}
+
+impl Fingerprint {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.hash = (self.hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+impl ModuleVisitor for Fingerprint {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = self.path.join(".");
+        self.feed(path.as_bytes());
+        self.feed(param.val().into_data().as_bytes());
     }
 }
 

@@ -183,6 +183,22 @@ fn lora_adapter_round_trips_onto_its_base_only() {
 
     let error = load_adapter(&other, &out, &device).unwrap_err().to_string();
     assert!(error.contains("fingerprint"), "{error}");
+
+    // The same weights elsewhere are the same base.
+    let moved = dir.path().join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    for file in [
+        "config.json",
+        "preprocessor.json",
+        "split.json",
+        "model.bpk",
+    ] {
+        std::fs::copy(base.join(file), moved.join(file)).unwrap();
+    }
+    assert_eq!(
+        dense_values(&load_adapter(&moved, &out, &device).unwrap()),
+        saved
+    );
 }
 
 #[test]
