@@ -147,7 +147,12 @@ pub fn import_hf_ffn(
         })
     };
     let up_weight = require(read(&up, &["weight"])?, &up)?;
-    let [d_model, d_ff] = in_out(layout.stored(), &up_weight, &format!("{prefix}{up}.weight"))?;
+    let [d_model, d_ff] = in_out(
+        layout.stored(),
+        &up_weight,
+        &format!("{prefix}{up}.weight"),
+        file,
+    )?;
     let mut config = layout.block_config(d_model, d_ff);
     apply_hf_config(&mut config, layout, hf_config, d_model, d_ff, file)?;
 
@@ -322,15 +327,22 @@ fn hf_activation(name: &str) -> Result<Activation, ModelError> {
     })
 }
 
-/// `[d_in, d_out]` of a stored weight.
-fn in_out(stored: Stored, t: &HostTensor, key: &str) -> Result<[usize; 2], ModelError> {
+/// `[d_in, d_out]` of a stored weight; fails unless it is a matrix.
+fn in_out(
+    stored: Stored,
+    t: &HostTensor,
+    key: &str,
+    file: &SafeTensors,
+) -> Result<[usize; 2], ModelError> {
     match (stored, t.shape.as_slice()) {
         (Stored::Linear, &[out, inp]) => Ok([inp, out]),
         (Stored::Conv1d, &[inp, out]) => Ok([inp, out]),
-        _ => Err(ModelError::WeightShape {
-            key: key.to_string(),
-            expected: vec![0, 0],
-            actual: t.shape.clone(),
+        _ => Err(ModelError::Import {
+            path: file.path().to_path_buf(),
+            reason: format!(
+                "tensor '{key}' has shape {:?}; a projection weight is a matrix",
+                t.shape
+            ),
         }),
     }
 }

@@ -45,8 +45,8 @@ impl SafeTensors {
     pub fn parse(path: &Path, bytes: Vec<u8>) -> Result<Self, ModelError> {
         let fail = |reason: String| import_error(path, reason);
         let header_len = bytes
-            .get(..8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+            .first_chunk::<8>()
+            .map(|b| u64::from_le_bytes(*b) as usize)
             .ok_or_else(|| fail("shorter than the 8-byte header length: not safetensors".into()))?;
         let header = bytes
             .get(8..8usize.saturating_add(header_len))
@@ -129,8 +129,10 @@ impl SafeTensors {
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect(),
             "F64" => bytes
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                .as_chunks::<8>()
+                .0
+                .iter()
+                .map(|b| f64::from_le_bytes(*b) as f32)
                 .collect(),
             "BF16" => bytes
                 .chunks_exact(2)

@@ -171,7 +171,7 @@ fn workload_runner(
             let x = normal([16, 128, 512], &autodiff);
             let y = normal([16 * 128, 512], &autodiff);
             Ok(Box::new(move || {
-                let model = ffn.take().expect("model present between steps");
+                let model = ffn.take().ok_or_else(lost_model)?;
                 let out = model.forward(x.clone())?.reshape([16 * 128, 512]);
                 let loss = mse(out, y.clone());
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -203,7 +203,7 @@ fn workload_runner(
                 Tensor::<1, Int>::random([W2_SAMPLES], Distribution::Uniform(0.0, 10.0), &autodiff);
             Ok(Box::new(move || {
                 for start in (0..W2_SAMPLES).step_by(64) {
-                    let model = mlp.take().expect("model present between steps");
+                    let model = mlp.take().ok_or_else(lost_model)?;
                     let x = xs.clone().narrow(0, start, 64);
                     let y = ys.clone().narrow(0, start, 64);
                     let loss = cross_entropy(model.forward(x)?, y, None, 0.0);
@@ -214,6 +214,11 @@ fn workload_runner(
             }))
         }
     }
+}
+
+/// The error of a step after an earlier failed step consumed the model.
+fn lost_model() -> TrainError {
+    TrainError::Device("the benchmark model was lost by an earlier failed step".into())
 }
 
 fn normal<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {

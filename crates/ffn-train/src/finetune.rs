@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup};
+use std::collections::HashSet;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -11,7 +13,9 @@ use ffn_data::{Dataset, Preprocessor, Standardizer};
 use ffn_model::{FeedForwardConfig, LoraConfig, MlpConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{ImportedBlock, ModelSpec, Network, RunDir, SavedRun, TrainConfig, TrainError};
+use crate::{
+    ImportedBlock, ModelSpec, Network, ParameterInfo, RunDir, SavedRun, TrainConfig, TrainError,
+};
 
 /// Path of the head among a [`Network`]'s dense layers.
 pub const HEAD: &str = "mlp.output";
@@ -99,46 +103,53 @@ impl FinetuneSpec {
         !frozen.iter().any(|layer| in_layer(layer))
     }
 
+    /// The parameters of `network` that train, by [`Self::trains`].
+    pub fn trainable_parameters(
+        &self,
+        network: &Network,
+    ) -> Result<Vec<ParameterInfo>, TrainError> {
+        let frozen = select_layers(&self.freeze, network)?;
+        Ok(network
+            .parameters()
+            .into_iter()
+            .filter(|p| self.trains(&p.path, &frozen))
+            .collect())
+    }
+
     /// Sets every parameter's gradient requirement by [`Self::trains`]; returns the network and
     /// its (trainable, total) parameter counts.
     pub fn apply_trainability(
         &self,
         network: Network,
     ) -> Result<(Network, usize, usize), TrainError> {
-        let frozen = select_layers(&self.freeze, &network)?;
-        let params = network.parameters();
-        let total = params.iter().map(|p| p.numel).sum();
-        let trainable = params
-            .iter()
-            .filter(|p| self.trains(&p.path, &frozen))
-            .map(|p| p.numel)
-            .sum();
+        let trainable = self.trainable_parameters(&network)?;
+        let total = network.parameters().iter().map(|p| p.numel).sum();
         let mut mapper = Trainability {
-            spec: self,
-            frozen: &frozen,
-            path: Vec::new(),
+            trainable: trainable.iter().map(|p| p.id).collect(),
         };
-        Ok((network.map(&mut mapper), trainable, total))
+        let count = trainable.iter().map(|p| p.numel).sum();
+        Ok((network.map(&mut mapper), count, total))
+    }
+
+    /// Attaches freshly drawn LoRA adapters (on `device`) to the spec's targets; a spec without
+    /// LoRA returns the network as it is.
+    pub fn attach_lora(&self, network: Network, device: &Device) -> Result<Network, TrainError> {
+        let Some(lora) = &self.lora else {
+            return Ok(network);
+        };
+        let targets = self.lora_targets(&network)?;
+        Ok(network.with_lora(&lora.config, |p| targets.iter().any(|t| t == p), device)?)
     }
 }
 
-struct Trainability<'a> {
-    spec: &'a FinetuneSpec,
-    frozen: &'a [String],
-    path: Vec<String>,
+/// Sets `require_grad` on exactly the parameters in `trainable`.
+struct Trainability {
+    trainable: HashSet<ParamId>,
 }
 
-impl ModuleMapper for Trainability<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
+impl ModuleMapper for Trainability {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let trains = self.spec.trains(&self.path.join("."), self.frozen);
+        let trains = self.trainable.contains(&param.id);
         param.set_require_grad(trains)
     }
 }
@@ -309,55 +320,47 @@ impl Pretrained {
             }
         }
     }
+}
 
-    /// The starting network of a run with `config` (already resolved by the caller) on `device`:
-    /// the source's weights, a new head drawn from the device's RNG when `config` asks for one,
-    /// and LoRA adapters on the targets.
-    pub fn initial_network(
-        &self,
-        config: &TrainConfig,
-        n_outputs: usize,
-        device: &Device,
-    ) -> Result<Network, TrainError> {
-        let spec = config.finetune.as_ref().ok_or_else(|| {
-            TrainError::InvalidConfig("initial_network needs a fine-tuning config".into())
-        })?;
-        let mut network = self.network(device)?;
-        if spec.new_head {
-            network.mlp = Some(match network.mlp.take() {
-                Some(mut mlp) => {
-                    mlp.output = FeedForwardConfig::new(
-                        mlp.output.d_input(),
-                        n_outputs,
-                        ffn_model::Activation::Identity,
-                    )
-                    .init(device)?;
-                    mlp
-                }
-                None => MlpConfig::new(network.d_input(), Vec::new(), n_outputs).init(device)?,
-            });
-        }
-        let targets = spec.lora_targets(&network)?;
-        match &spec.lora {
-            Some(lora) => Ok(network.with_lora(
-                &lora.config,
-                |path| targets.iter().any(|t| t == path),
-                device,
-            )?),
-            None => Ok(network),
-        }
+/// The starting network of a run with `config` (already resolved by the caller) on `device`,
+/// from the pretrained `base` (a [`Pretrained::network`]): a new head drawn from the device's RNG
+/// when `config` asks for one, and LoRA adapters on the targets.
+pub fn initial_network(
+    base: Network,
+    config: &TrainConfig,
+    n_outputs: usize,
+    device: &Device,
+) -> Result<Network, TrainError> {
+    let spec = config.finetune.as_ref().ok_or_else(|| {
+        TrainError::InvalidConfig("initial_network needs a fine-tuning config".into())
+    })?;
+    let mut network = base;
+    if spec.new_head {
+        network.mlp = Some(match network.mlp.take() {
+            Some(mut mlp) => {
+                mlp.output = FeedForwardConfig::new(
+                    mlp.output.d_input(),
+                    n_outputs,
+                    ffn_model::Activation::Identity,
+                )
+                .init(device)?;
+                mlp
+            }
+            None => MlpConfig::new(network.d_input(), Vec::new(), n_outputs).init(device)?,
+        });
     }
+    spec.attach_lora(network, device)
+}
 
-    /// A fingerprint of the source's weights (FNV-1a over every parameter's module path and
-    /// values), so an adapter is only applied to the base it was trained on.
-    pub fn fingerprint(&self) -> Result<String, TrainError> {
-        let mut hasher = Fingerprint {
-            hash: 0xcbf2_9ce4_8422_2325,
-            path: Vec::new(),
-        };
-        self.network(&Device::flex())?.visit(&mut hasher);
-        Ok(format!("{:016x}", hasher.hash))
-    }
+/// A fingerprint of a network's weights (FNV-1a over every parameter's module path and values),
+/// so an adapter is only applied to the base it was trained on.
+pub fn fingerprint(network: &Network) -> String {
+    let mut hasher = Fingerprint {
+        hash: 0xcbf2_9ce4_8422_2325,
+        path: Vec::new(),
+    };
+    network.visit(&mut hasher);
+    format!("{:016x}", hasher.hash)
 }
 
 /// FNV-1a over the paths and values of the visited parameters.
@@ -395,7 +398,7 @@ impl ModuleVisitor for Fingerprint {
 pub struct AdapterInfo {
     /// The pretrained run the adapter was trained on.
     pub base: PathBuf,
-    /// [`Pretrained::fingerprint`] of that run's weights.
+    /// [`fingerprint`] of that run's weights.
     pub base_fingerprint: String,
     /// Dense layers carrying LoRA adapters.
     pub lora_targets: Vec<String>,
@@ -411,12 +414,7 @@ pub fn save_adapter(
     spec: &FinetuneSpec,
     base_fingerprint: String,
 ) -> Result<AdapterInfo, TrainError> {
-    let frozen = select_layers(&spec.freeze, network)?;
-    let trainable: Vec<_> = network
-        .parameters()
-        .into_iter()
-        .filter(|p| spec.trains(&p.path, &frozen))
-        .collect();
+    let trainable = spec.trainable_parameters(network)?;
     let info = AdapterInfo {
         base: spec.from.clone(),
         base_fingerprint,
@@ -447,8 +445,8 @@ pub fn load_adapter(
 ) -> Result<Network, TrainError> {
     let run = SavedRun::open(adapter_run)?;
     let info: AdapterInfo = run.run.read_json(&run.run.adapter_info())?;
-    let source = Pretrained::open(base)?;
-    let fingerprint = source.fingerprint()?;
+    let base_network = Pretrained::open(base)?.network(device)?;
+    let fingerprint = fingerprint(&base_network);
     if fingerprint != info.base_fingerprint {
         return Err(TrainError::Run {
             path: run.run.adapter(),
@@ -461,7 +459,12 @@ pub fn load_adapter(
             ),
         });
     }
-    let network = source.initial_network(&run.config, run.preprocessor.n_outputs(), device)?;
+    let network = initial_network(
+        base_network,
+        &run.config,
+        run.preprocessor.n_outputs(),
+        device,
+    )?;
     let path = run.run.adapter();
     let bytes = std::fs::read(&path).map_err(|e| TrainError::Run {
         path: path.clone(),

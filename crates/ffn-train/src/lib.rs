@@ -32,8 +32,8 @@ pub use config::{EarlyStoppingConfig, ModelSpec, TrainConfig};
 pub use error::TrainError;
 pub use evaluate::{Prediction, evaluate, forward_all, predict, task_loss};
 pub use finetune::{
-    AdapterInfo, FinetuneSpec, HEAD, LoraSpec, Pretrained, layer_names, load_adapter, save_adapter,
-    select_layers,
+    AdapterInfo, FinetuneSpec, HEAD, LoraSpec, Pretrained, fingerprint, initial_network,
+    layer_names, load_adapter, save_adapter, select_layers,
 };
 pub use imported_block::{BlockInfo, ImportedBlock};
 pub use loss::{

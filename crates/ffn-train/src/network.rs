@@ -1,6 +1,8 @@
 //! The network a run trains: an optional Transformer FFN block (from an imported checkpoint)
 //! followed by an MLP whose last layer is the head.
 
+use std::convert::Infallible;
+
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use ffn_model::{FeedForward, LoraConfig, Mlp, ModelError, TransformerFfn};
@@ -92,8 +94,10 @@ impl Network {
 
     /// Folds every adapter into its layer's weights (outputs unchanged up to rounding).
     pub fn merge_lora(self) -> Self {
-        self.map_dense(&mut |_, layer| Ok::<_, ModelError>(layer.merge_lora()))
-            .expect("merging cannot fail")
+        match self.map_dense(&mut |_, layer| Ok::<_, Infallible>(layer.merge_lora())) {
+            Ok(network) => network,
+            Err(never) => match never {},
+        }
     }
 
     /// Every float parameter's module path (e.g. `mlp.hidden.0.dense.linear.weight`), id and

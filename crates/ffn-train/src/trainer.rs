@@ -14,7 +14,7 @@ use ffn_model::{MlpConfig, load_module, save_module};
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{confusion, evaluate, task_loss};
-use crate::finetune::{Pretrained, save_adapter};
+use crate::finetune::{Pretrained, fingerprint, initial_network, save_adapter};
 use crate::report::write_plots;
 use crate::{
     Metrics, Network, OpenedDevice, RunDir, Schedule, TrainConfig, TrainError, clip_global_norm,
@@ -189,7 +189,6 @@ fn start(
         .split()
         .split(dataset.len(), dataset.class_indices())?;
     let mut preprocessor = Preprocessor::fit(&dataset, &split.train);
-    let mut fingerprint = None;
     if let (Some(source), Some(spec)) = (&source, config.finetune.as_mut()) {
         if let Some(reason) = source.adapt_preprocessor(&mut preprocessor, &dataset)? {
             spec.new_head = true;
@@ -201,7 +200,6 @@ fn start(
         } else if spec.new_head {
             let _ = progress(Progress::Notice("a new head is created (--new-head)"));
         }
-        fingerprint = Some(source.fingerprint()?);
     }
     let data = encode(&config, &dataset, &split, preprocessor)?;
 
@@ -209,9 +207,16 @@ fn start(
     let cpu = Device::flex();
     cpu.seed(config.seed);
     let n_outputs = data.preprocessor.n_outputs();
-    let initial = match &source {
-        Some(source) => source.initial_network(&config, n_outputs, &cpu)?,
-        None => training_network(&config, &data.preprocessor, &cpu)?,
+    let (initial, fingerprint) = match &source {
+        Some(source) => {
+            let base = source.network(&cpu)?;
+            let fingerprint = fingerprint(&base);
+            (
+                initial_network(base, &config, n_outputs, &cpu)?,
+                Some(fingerprint),
+            )
+        }
+        None => (training_network(&config, &data.preprocessor, &cpu)?, None),
     };
     let model = training_network(
         &config,
@@ -359,13 +364,9 @@ fn training_network(
     device: &Device,
 ) -> Result<Network, TrainError> {
     let network = build_network(config, preprocessor, device)?;
-    match config.finetune.as_ref() {
-        Some(spec) if spec.lora.is_some() => {
-            let targets = spec.lora_targets(&network)?;
-            let lora = &spec.lora.as_ref().expect("checked").config;
-            Ok(network.with_lora(lora, |p| targets.iter().any(|t| t == p), device)?)
-        }
-        _ => Ok(network),
+    match &config.finetune {
+        Some(spec) => spec.attach_lora(network, device),
+        None => Ok(network),
     }
 }
 

@@ -266,6 +266,11 @@ fn no_arguments_trains_iris_and_says_where() {
     assert!(dir.path().join(saved).join("model.bpk").exists());
 }
 
+/// One CSV line of `cells`, newline included.
+fn csv_line(cells: impl Iterator<Item = String>) -> String {
+    cells.collect::<Vec<_>>().join(",") + "\n"
+}
+
 /// The model crate's Hugging Face fixtures (see its `make_hf_fixtures.py`).
 fn hf_fixtures() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ffn-model/tests/fixtures")
@@ -309,14 +314,9 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
     assert!(stdout.contains("h.1.mlp.c_proj.weight"));
 
     // Each row of the input CSV is one d_model = 8 vector.
-    let mut csv = (0..8)
-        .map(|i| format!("x{i}"))
-        .collect::<Vec<_>>()
-        .join(",")
-        + "\n";
+    let mut csv = csv_line((0..8).map(|i| format!("x{i}")));
     for row in x.chunks(8) {
-        let cells: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
-        csv += &(cells.join(",") + "\n");
+        csv += &csv_line(row.iter().map(|v| v.to_string()));
     }
     std::fs::write(dir.path().join("x.csv"), &csv).unwrap();
     ffn_ok(
@@ -345,19 +345,18 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
     assert!(info.contains("d_model 8, d_ff 12"));
 
     // A classification dataset of 8-value rows: the class is the sign of the first value.
-    let mut data = (0..8)
-        .map(|i| format!("x{i}"))
-        .collect::<Vec<_>>()
-        .join(",")
-        + ",label\n";
+    let mut data = csv_line((0..8).map(|i| format!("x{i}")).chain(["label".to_string()]));
     let mut rng = ffn_data::SplitMix64::new(5);
     for _ in 0..120 {
         let row: Vec<f64> = (0..8)
             .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
             .collect();
-        let cells: Vec<String> = row.iter().map(|v| format!("{v:.4}")).collect();
         let label = if row[0] > 0.0 { "pos" } else { "neg" };
-        data += &format!("{},{label}\n", cells.join(","));
+        data += &csv_line(
+            row.iter()
+                .map(|v| format!("{v:.4}"))
+                .chain([label.to_string()]),
+        );
     }
     std::fs::write(dir.path().join("signs.csv"), data).unwrap();
     let stdout = ffn_ok(
