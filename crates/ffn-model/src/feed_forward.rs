@@ -3,7 +3,7 @@
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::shape::check_last_dim;
+use crate::shape::{check_last_dim, map_rows};
 use crate::validate::check_size;
 use crate::{Activation, LoraAdapter, LoraConfig, ModelError};
 
@@ -78,10 +78,10 @@ impl FeedForward {
     /// `x·W + b` (plus the adapter's update) without the activation, for callers that normalise
     /// before activating or combine projections themselves.
     pub(crate) fn affine<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        match &self.lora {
-            Some(lora) => self.linear.forward(x.clone()) + lora.forward(x),
-            None => self.linear.forward(x),
-        }
+        map_rows(x, |rows| match &self.lora {
+            Some(lora) => self.linear.forward(rows.clone()) + lora.forward(rows),
+            None => self.linear.forward(rows),
+        })
     }
 
     /// Freezes `W` and `b` and attaches a new trainable adapter built by `config` on `device`;

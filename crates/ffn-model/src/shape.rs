@@ -21,3 +21,19 @@ pub(crate) fn check_last_dim<const D: usize>(
         })
     }
 }
+
+/// Applies `f` to `x` `[.., d]` viewed as one matrix `[rows, d]` and gives the result back the
+/// leading axes of `x`: `[.., d_out]`. Dense layers use it so that a `[batch, seq, d]` input runs
+/// as one matrix product, whose weight gradient is one product too (a batched product would
+/// compute a `[batch, d, d_out]` gradient per sequence and then sum it).
+pub(crate) fn map_rows<const D: usize>(
+    x: Tensor<D>,
+    f: impl FnOnce(Tensor<2>) -> Tensor<2>,
+) -> Tensor<D> {
+    let mut dims = x.dims();
+    let d = dims[D - 1];
+    let rows = dims[..D - 1].iter().product();
+    let out = f(x.reshape([rows, d]));
+    dims[D - 1] = out.dims()[1];
+    out.reshape(dims)
+}
