@@ -6,7 +6,7 @@ use std::str::FromStr;
 use burn::tensor::{Device, Tensor, activation};
 use serde::{Deserialize, Serialize};
 
-use crate::ModelError;
+use crate::{ModelError, gelu_kernel};
 
 /// Default negative slope of `leaky_relu`, as in PyTorch's `nn.LeakyReLU`.
 pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
@@ -126,12 +126,12 @@ impl Activation {
     }
 }
 
-/// `0.5 x (1 + erf(x / sqrt(2)))`. On flex, Burn's fused GELU (one pass forward, one backward,
-/// exact derivative); elsewhere composed from `erf`, because Burn 0.22's default GELU derivative,
-/// which ndarray and wgpu use, is the tanh approximation's (off by up to 1e-3).
+/// `0.5 x (1 + erf(x / sqrt(2)))`. On flex, this crate's fused kernel (one parallel pass forward,
+/// one backward, exact derivative); elsewhere composed from `erf`, because Burn 0.22's default
+/// GELU derivative, which ndarray and wgpu use, is the tanh approximation's (off by up to 1e-3).
 fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.device().inner() == Device::flex() {
-        return activation::gelu(x);
+        return gelu_kernel::gelu_erf(x);
     }
     let cdf = ((x.clone() * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
     x * cdf

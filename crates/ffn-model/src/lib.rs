@@ -14,6 +14,7 @@
 mod activation;
 mod error;
 mod feed_forward;
+mod gelu_kernel;
 mod hf_import;
 mod lora;
 mod mlp;
