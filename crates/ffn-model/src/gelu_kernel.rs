@@ -250,8 +250,11 @@ fn exp_non_positive(v: f32) -> f32 {
     ] {
         p = p * r + c;
     }
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    p * scale
+    // 2^n built from its exponent bits. `n + 127` is an integer in 1..=127, read off the mantissa
+    // of `2^23 + 127 + n` (exact there) instead of a float-to-int cast, which would not vectorise.
+    const BIASED_ZERO: f32 = 8_388_608.0 + 127.0;
+    let exponent = (n + BIASED_ZERO).to_bits() - 8_388_608f32.to_bits();
+    p * f32::from_bits(exponent << 23)
 }
 
 #[cfg(test)]
