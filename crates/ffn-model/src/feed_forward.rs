@@ -3,6 +3,7 @@
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 
+use crate::dense_kernel::linear_rows;
 use crate::shape::{check_last_dim, map_rows};
 use crate::validate::check_size;
 use crate::{Activation, LoraAdapter, LoraConfig, ModelError};
@@ -79,8 +80,8 @@ impl FeedForward {
     /// before activating or combine projections themselves.
     pub(crate) fn affine<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         map_rows(x, |rows| match &self.lora {
-            Some(lora) => self.linear.forward(rows.clone()) + lora.forward(rows),
-            None => self.linear.forward(rows),
+            Some(lora) => linear_rows(rows.clone(), &self.linear) + lora.forward(rows),
+            None => linear_rows(rows, &self.linear),
         })
     }
 

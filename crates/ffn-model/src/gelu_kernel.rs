@@ -14,9 +14,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::ActivationOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, TensorData};
-use burn_flex::FlexTensor;
 use rayon::prelude::*;
+
+use crate::flex_buffers::{f32_contiguous, from_values};
 
 /// GELU (erf form) and its input gradient as backend operations.
 #[backend_extension(Flex, Autodiff)]
@@ -46,16 +46,17 @@ const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 impl GeluErfBackend for Flex {
     fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self> {
         match f32_contiguous(&x) {
-            Some(values) => from_values(&x, map_elements([values], |[x]| gelu(x))),
+            Some(values) => from_values(x.shape(), map_elements([values], |[x]| gelu(x))),
             None => Flex::gelu(x),
         }
     }
 
     fn gelu_erf_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         match (f32_contiguous(&x), f32_contiguous(&grad)) {
-            (Some(xs), Some(gs)) if xs.len() == gs.len() => {
-                from_values(&x, map_elements([xs, gs], |[x, g]| g * gelu_slope(x)))
-            }
+            (Some(xs), Some(gs)) if xs.len() == gs.len() => from_values(
+                x.shape(),
+                map_elements([xs, gs], |[x, g]| g * gelu_slope(x)),
+            ),
             _ => Flex::gelu_backward(x, grad),
         }
     }
@@ -98,19 +99,6 @@ impl<B: GeluErfBackend, C: CheckpointStrategy> GeluErfBackend for Autodiff<B, C>
 /// with or without autodiff).
 pub(crate) fn gelu_erf<const D: usize>(x: burn::Tensor<D>) -> burn::Tensor<D> {
     burn::Tensor::from_dispatch(<Dispatch as GeluErfBackend>::gelu_erf(x.into_dispatch()))
-}
-
-/// The values of an `f32` tensor stored contiguously; `None` for other dtypes or strided views,
-/// which go to flex's own element-wise implementation.
-fn f32_contiguous(x: &FlexTensor) -> Option<&[f32]> {
-    (x.dtype() == DType::F32)
-        .then(|| x.as_slice::<f32>())
-        .flatten()
-}
-
-/// A tensor shaped like `like` holding `values`.
-fn from_values(like: &FlexTensor, values: Vec<f32>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, like.shape()))
 }
 
 /// Elements per parallel task: large enough that scheduling costs nothing, small enough to spread

@@ -12,8 +12,10 @@
 //! saved and loaded with [`save_module`] / [`load_module`].
 
 mod activation;
+mod dense_kernel;
 mod error;
 mod feed_forward;
+mod flex_buffers;
 mod gelu_kernel;
 mod hf_import;
 mod lora;
