@@ -6,7 +6,7 @@ use std::str::FromStr;
 use burn::tensor::{Device, Tensor, activation};
 use serde::{Deserialize, Serialize};
 
-use crate::{ModelError, gelu_kernel};
+use crate::{ModelError, activation_kernel};
 
 /// Default negative slope of `leaky_relu`, as in PyTorch's `nn.LeakyReLU`.
 pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
@@ -115,7 +115,7 @@ impl Activation {
             Activation::Gelu => gelu_erf(x),
             Activation::GeluTanh => gelu_tanh(x),
             Activation::QuickGelu => x.clone() * activation::sigmoid(x * 1.702),
-            Activation::Silu => activation::silu(x),
+            Activation::Silu => silu(x),
             Activation::Mish => activation::mish(x),
             Activation::Softplus => activation::softplus(x, 1.0),
             Activation::Softsign => activation::softsign(x),
@@ -126,12 +126,20 @@ impl Activation {
     }
 }
 
+/// `x · sigmoid(x)`: this crate's fused kernel on flex, Burn's `silu` elsewhere.
+fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if x.device().inner() == Device::flex() {
+        return activation_kernel::silu(x);
+    }
+    activation::silu(x)
+}
+
 /// `0.5 x (1 + erf(x / sqrt(2)))`. On flex, this crate's fused kernel (one parallel pass forward,
 /// one backward, exact derivative); elsewhere composed from `erf`, because Burn 0.22's default
 /// GELU derivative, which ndarray and wgpu use, is the tanh approximation's (off by up to 1e-3).
 fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if x.device().inner() == Device::flex() {
-        return gelu_kernel::gelu_erf(x);
+        return activation_kernel::gelu_erf(x);
     }
     let cdf = ((x.clone() * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
     x * cdf

@@ -12,11 +12,12 @@
 //! saved and loaded with [`save_module`] / [`load_module`].
 
 mod activation;
+mod activation_kernel;
 mod dense_kernel;
+mod elementwise;
 mod error;
 mod feed_forward;
 mod flex_buffers;
-mod gelu_kernel;
 mod hf_import;
 mod lora;
 mod mlp;
