@@ -237,17 +237,17 @@ mod scalar {
         (1.0 - poly * gaussian).copysign(z)
     }
 
-    /// `exp(v)` for `v ≤ 0` without branches (so it vectorises): `2^n · e^r` with `n` the nearest
-    /// integer to `v/ln 2` and `|r| ≤ ln 2 / 2` evaluated by its degree-7 Taylor polynomial
-    /// (relative error below 1e-8 before rounding). Arguments below −87 give `exp(−87)` ≈ 1.6e-38,
-    /// which every caller here multiplies into something negligible.
+    /// `exp(v)` for `v ≤ 0` without branches on the data (so it vectorises): `2^n · e^r` with `n`
+    /// the nearest integer to `v/ln 2` and `|r| ≤ ln 2 / 2` evaluated by its degree-7 Taylor
+    /// polynomial (relative error below 1e-8 before rounding). Below −87, where `f32` runs out of
+    /// normal numbers, the result is 0 (so `x·exp(−x²)`-like products stay 0 for huge `|x|`).
     #[inline(always)]
     pub(super) fn exp_non_positive(v: f32) -> f32 {
         const LN2_HI: f32 = 0.693_145_75;
         const LN2_LO: f32 = 1.428_606_8e-6;
-        let v = v.max(-87.0);
-        let n = (v * std::f32::consts::LOG2_E + 0.5).floor();
-        let r = (v - n * LN2_HI) - n * LN2_LO;
+        let clamped = v.max(-87.0);
+        let n = (clamped * std::f32::consts::LOG2_E + 0.5).floor();
+        let r = (clamped - n * LN2_HI) - n * LN2_LO;
         let mut p = 1.0 / 5040.0;
         for c in [
             1.0 / 720.0,
@@ -264,7 +264,8 @@ mod scalar {
         // of `2^23 + 127 + n` (exact there) instead of a float-to-int cast, which would not vectorise.
         const BIASED_ZERO: f32 = 8_388_608.0 + 127.0;
         let exponent = (n + BIASED_ZERO).to_bits() - 8_388_608f32.to_bits();
-        p * f32::from_bits(exponent << 23)
+        let value = p * f32::from_bits(exponent << 23);
+        if v < -87.0 { 0.0 } else { value }
     }
 }
 
@@ -320,6 +321,25 @@ mod tests {
                 assert!((slope(x) as f64 - want_slope).abs() < 4e-7, "{name}'({x})");
             }
         }
+    }
+
+    /// Huge inputs give the limits of values and slopes (no `x · tiny` leftovers); +∞ and NaN pass
+    /// through GELU as they would in exact arithmetic.
+    #[test]
+    fn scalar_formulas_at_extremes() {
+        for x in [1e37f32, 3e38, f32::MAX] {
+            assert_eq!(scalar::gelu(x), x, "gelu({x})");
+            assert_eq!(scalar::gelu(-x), 0.0, "gelu(-{x})");
+            assert_eq!(gelu_slope(x), 1.0, "gelu'({x})");
+            assert_eq!(gelu_slope(-x), 0.0, "gelu'(-{x})");
+            assert_eq!(scalar::silu(x), x, "silu({x})");
+            assert_eq!(scalar::silu(-x), 0.0, "silu(-{x})");
+            assert_eq!(silu_slope(x), 1.0, "silu'({x})");
+            assert_eq!(silu_slope(-x), 0.0, "silu'(-{x})");
+        }
+        assert_eq!(scalar::gelu(f32::INFINITY), f32::INFINITY);
+        assert_eq!(exp_non_positive(f32::NEG_INFINITY), 0.0);
+        assert!(scalar::gelu(f32::NAN).is_nan() && scalar::silu(f32::NAN).is_nan());
     }
 
     /// Output and input gradient of `sum(w · act(x))` on flex through autodiff, against f64, for

@@ -35,9 +35,10 @@ pub trait DenseBackend: Backend {
 }
 
 /// `x·W + b` of a Burn `Linear` for `x` `[rows, d_in]`: through this module's products on flex,
-/// through Burn's `Linear::forward` elsewhere.
+/// through Burn's `Linear::forward` elsewhere and for quantised weights.
 pub(crate) fn linear_rows(x: Tensor<2>, linear: &Linear) -> Tensor<2> {
-    if x.device().inner() != Device::flex() {
+    // Quantised weights keep Burn's path, which multiplies them without dequantising.
+    if x.device().inner() != Device::flex() || matches!(linear.weight.dtype(), DType::QFloat(_)) {
         return linear.forward(x);
     }
     let w = linear.weight.val().into_dispatch();
@@ -241,8 +242,11 @@ const PARALLEL_MULTIPLY_ADDS: usize = 192 * 192 * 192;
 /// `lhs·rhs` (plus `bias` broadcast over the rows) into a new contiguous `[m, n]` tensor.
 fn gemm_into(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTensor {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    let mut out: Vec<f32> = Vec::with_capacity(m * n);
-    let slots = &mut out.spare_capacity_mut()[..m * n];
+    let len = m
+        .checked_mul(n)
+        .expect("a matrix product's output has more elements than memory can address");
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let slots = &mut out.spare_capacity_mut()[..len];
     match bias {
         Some(bias) => slots
             .par_chunks_mut(n.max(1))
@@ -254,7 +258,7 @@ fn gemm_into(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTensor {
         None => {}
     }
     if m > 0 && n > 0 && k > 0 {
-        let parallelism = if m * n * k >= PARALLEL_MULTIPLY_ADDS {
+        let parallelism = if len.saturating_mul(k) >= PARALLEL_MULTIPLY_ADDS {
             gemm::Parallelism::Rayon(0)
         } else {
             gemm::Parallelism::None
@@ -289,20 +293,21 @@ fn gemm_into(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTensor {
     }
     // SAFETY: every value was written: by the bias fill, the zero fill, or gemm (which writes all
     // of the destination when `m`, `n` and `k` are positive); with `m·n = 0` there is nothing.
-    unsafe { out.set_len(m * n) };
+    unsafe { out.set_len(len) };
     from_values([m, n], out)
 }
 
 #[cfg(test)]
 mod tests {
-    use burn::nn::LinearConfig;
+    use burn::nn::{LinearConfig, LinearLayout};
     use burn::tensor::{Distribution, Tensor};
 
     use super::*;
 
     /// Output and all three gradients of `sum(r · (x·W + b))` through the extension on flex,
     /// against Burn's own matmul on ndarray, for a small (single-threaded) and a large
-    /// (multi-threaded) product, contiguous and transposed inputs, with and without bias.
+    /// (multi-threaded) product; inputs contiguous, transposed and flipped (negative strides);
+    /// weights stored row- and column-major (a transposed view); with and without bias.
     #[test]
     #[allow(deprecated)] // ndarray is deprecated in Burn 0.22 but still a supported backend here
     fn products_and_gradients_match_burn_matmul() {
@@ -316,16 +321,25 @@ mod tests {
                 );
             }
         };
+        let layouts = [
+            (true, "contiguous", LinearLayout::Row),
+            (true, "transposed", LinearLayout::Col),
+            (true, "flipped", LinearLayout::Row),
+            (false, "contiguous", LinearLayout::Col),
+        ];
         for (rows, d_in, d_out) in [(3, 4, 5), (520, 200, 96)] {
-            for (bias, transposed) in [(true, false), (true, true), (false, false)] {
-                let case = format!("{rows}x{d_in}x{d_out} bias={bias} transposed={transposed}");
+            for (bias, input, weight) in layouts {
+                let case = format!("{rows}x{d_in}x{d_out} bias={bias} {input} {weight:?}");
                 let flex = Device::flex().autodiff();
-                let linear = LinearConfig::new(d_in, d_out).with_bias(bias).init(&flex);
+                let linear = LinearConfig::new(d_in, d_out)
+                    .with_bias(bias)
+                    .with_layout(weight)
+                    .init(&flex);
                 let x = Tensor::<2>::random([d_in, rows], Distribution::Normal(0.0, 1.0), &flex);
-                let x = if transposed {
-                    x.transpose()
-                } else {
-                    x.reshape([rows, d_in])
+                let x = match input {
+                    "transposed" => x.transpose(),
+                    "flipped" => x.reshape([rows, d_in]).flip([0, 1]),
+                    _ => x.reshape([rows, d_in]),
                 };
                 let r = Tensor::<2>::random([rows, d_out], Distribution::Normal(0.0, 1.0), &flex);
 

@@ -10,13 +10,18 @@ use rayon::prelude::*;
 /// a `[2048, 2048]` activation over many cores.
 const CHUNK: usize = 1 << 14;
 
-/// `f` applied element-wise to `N` equally long slices, in parallel chunks, each chunk compiled
-/// for the widest vector instructions the CPU offers (AVX-512, else AVX2 + FMA, else baseline).
+/// `f` applied element-wise to `N` equally long slices (callers check the lengths; unequal ones
+/// panic), in parallel chunks, each chunk compiled for the widest vector instructions the CPU
+/// offers (AVX-512, else AVX2 + FMA, else baseline).
 pub(crate) fn map_elements<const N: usize>(
     inputs: [&[f32]; N],
     f: impl Fn([f32; N]) -> f32 + Sync,
 ) -> Vec<f32> {
-    let len = inputs[0].len();
+    let len = inputs.first().map_or(0, |s| s.len());
+    assert!(
+        inputs.iter().all(|s| s.len() == len),
+        "element-wise inputs of unequal lengths"
+    );
     let mut out = Vec::with_capacity(len);
     out.spare_capacity_mut()[..len]
         .par_chunks_mut(CHUNK)
@@ -52,6 +57,7 @@ fn map_chunk<const N: usize, F: Fn([f32; N]) -> f32>(
     map_chunk_portable(inputs, out, f);
 }
 
+/// [`map_chunk_portable`] compiled for AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn map_chunk_avx512<const N: usize, F: Fn([f32; N]) -> f32>(
@@ -62,6 +68,7 @@ fn map_chunk_avx512<const N: usize, F: Fn([f32; N]) -> f32>(
     map_chunk_portable(inputs, out, f);
 }
 
+/// [`map_chunk_portable`] compiled for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn map_chunk_avx2<const N: usize, F: Fn([f32; N]) -> f32>(

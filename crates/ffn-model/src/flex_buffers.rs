@@ -1,14 +1,12 @@
 //! Reading and making `f32` flex tensors for this crate's CPU kernels.
 
-use burn::tensor::{DType, Shape, TensorData};
+use burn::tensor::{Shape, TensorData};
 use burn_flex::FlexTensor;
 
 /// The values of an `f32` tensor stored contiguously; `None` for other dtypes or strided views,
 /// which the kernels leave to flex's own implementation.
 pub(crate) fn f32_contiguous(x: &FlexTensor) -> Option<&[f32]> {
-    (x.dtype() == DType::F32)
-        .then(|| x.as_slice::<f32>())
-        .flatten()
+    x.as_slice::<f32>()
 }
 
 /// A contiguous tensor of `shape` holding `values`, taking the buffer as it is (no copy).
