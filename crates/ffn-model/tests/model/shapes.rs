@@ -96,3 +96,28 @@ fn invalid_configs_are_errors() {
     let ffn = TransformerFfnConfig::new(4, 0).init(&device).map(drop);
     assert!(reason(ffn).contains("d_ff must be at least 1"));
 }
+
+/// Batches without rows give empty outputs of the right shape on every layer kind.
+#[test]
+fn empty_batches_give_empty_outputs() {
+    use burn::tensor::Tensor;
+
+    let device = flex();
+    let dense = FeedForwardConfig::new(5, 3, Activation::Gelu)
+        .init(&device)
+        .unwrap();
+    let mlp = MlpConfig::new(5, vec![8], 2).init(&device).unwrap();
+    let block = TransformerFfnConfig::llama(5, 12).init(&device).unwrap();
+    for dims in [[0, 7, 5], [4, 0, 5]] {
+        let x = Tensor::<3>::empty(dims, &device);
+        assert_eq!(
+            dense.forward(x.clone()).unwrap().dims(),
+            [dims[0], dims[1], 3]
+        );
+        assert_eq!(
+            mlp.forward(x.clone()).unwrap().dims(),
+            [dims[0], dims[1], 2]
+        );
+        assert_eq!(block.forward(x).unwrap().dims(), dims);
+    }
+}
