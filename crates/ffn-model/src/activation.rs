@@ -3,9 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::{Device, Tensor, activation};
+use burn::tensor::{Tensor, activation};
 use serde::{Deserialize, Serialize};
 
+use crate::flex_buffers::on_flex;
 use crate::{ModelError, activation_kernel};
 
 /// Default negative slope of `leaky_relu`, as in PyTorch's `nn.LeakyReLU`.
@@ -128,7 +129,7 @@ impl Activation {
 
 /// `x · sigmoid(x)`: this crate's fused kernel on flex, Burn's `silu` elsewhere.
 fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if x.device().inner() == Device::flex() {
+    if on_flex(&x) {
         return activation_kernel::silu(x);
     }
     activation::silu(x)
@@ -138,7 +139,7 @@ fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// one backward, exact derivative); elsewhere composed from `erf`, because Burn 0.22's default
 /// GELU derivative, which ndarray and wgpu use, is the tanh approximation's (off by up to 1e-3).
 fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if x.device().inner() == Device::flex() {
+    if on_flex(&x) {
         return activation_kernel::gelu_erf(x);
     }
     let cdf = ((x.clone() * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;

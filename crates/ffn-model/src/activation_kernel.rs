@@ -15,7 +15,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 
 use crate::elementwise::map_elements;
-use crate::flex_buffers::{f32_contiguous, from_values};
+use crate::flex_buffers::from_values;
 
 /// Activations and their input gradients as backend operations; every `*_backward` takes the
 /// activation's input `x` and the output gradient `grad` (same shape) and returns the input
@@ -87,7 +87,7 @@ fn map_or(
     f: impl Fn(f32) -> f32 + Sync,
     fallback: impl FnOnce(FloatTensor<Flex>) -> FloatTensor<Flex>,
 ) -> FloatTensor<Flex> {
-    match f32_contiguous(&x) {
+    match x.as_slice::<f32>() {
         Some(values) => from_values(x.shape(), map_elements([values], |[x]| f(x))),
         None => fallback(x),
     }
@@ -100,7 +100,7 @@ fn zip_map_or(
     slope: impl Fn(f32) -> f32 + Sync,
     fallback: impl FnOnce(FloatTensor<Flex>, FloatTensor<Flex>) -> FloatTensor<Flex>,
 ) -> FloatTensor<Flex> {
-    match (f32_contiguous(&x), f32_contiguous(&grad)) {
+    match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
         (Some(xs), Some(gs)) if x.shape() == grad.shape() => {
             from_values(x.shape(), map_elements([xs, gs], |[x, g]| g * slope(x)))
         }

@@ -14,11 +14,11 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::Linear;
-use burn::tensor::{DType, Device, Shape, Tensor};
+use burn::tensor::{DType, Shape, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use crate::flex_buffers::{f32_contiguous, from_values};
+use crate::flex_buffers::{from_values, on_flex};
 
 /// The dense layer's products as backend operations.
 #[backend_extension(Flex, Autodiff)]
@@ -38,7 +38,7 @@ pub trait DenseBackend: Backend {
 /// through Burn's `Linear::forward` elsewhere and for quantised weights.
 pub(crate) fn linear_rows(x: Tensor<2>, linear: &Linear) -> Tensor<2> {
     // Quantised weights keep Burn's path, which multiplies them without dequantising.
-    if x.device().inner() != Device::flex() || matches!(linear.weight.dtype(), DType::QFloat(_)) {
+    if !on_flex(&x) || matches!(linear.weight.dtype(), DType::QFloat(_)) {
         return linear.forward(x);
     }
     let w = linear.weight.val().into_dispatch();
@@ -57,7 +57,7 @@ impl DenseBackend for Flex {
         w: FloatTensor<Self>,
         b: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match (Matrix::of(&x), Matrix::of(&w), f32_contiguous(&b)) {
+        match (Matrix::of(&x), Matrix::of(&w), b.as_slice::<f32>()) {
             (Some(xm), Some(wm), Some(bias)) if xm.cols == wm.rows && bias.len() == wm.cols => {
                 gemm_into(&xm, &wm, Some(bias))
             }
@@ -300,7 +300,7 @@ fn gemm_into(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTensor {
 #[cfg(test)]
 mod tests {
     use burn::nn::{LinearConfig, LinearLayout};
-    use burn::tensor::{Distribution, Tensor};
+    use burn::tensor::{Device, Distribution, Tensor};
 
     use super::*;
 

@@ -1,12 +1,13 @@
-//! Reading and making `f32` flex tensors for this crate's CPU kernels.
+//! Flex tensors for this crate's CPU kernels: which tensors the kernels serve, and making `f32`
+//! tensors from their output buffers.
 
-use burn::tensor::{Shape, TensorData};
+use burn::tensor::{Device, Shape, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
-/// The values of an `f32` tensor stored contiguously; `None` for other dtypes or strided views,
-/// which the kernels leave to flex's own implementation.
-pub(crate) fn f32_contiguous(x: &FlexTensor) -> Option<&[f32]> {
-    x.as_slice::<f32>()
+/// Whether `x` lives on a flex device (with or without autodiff), the backend the kernels
+/// implement; other backends keep Burn's operations.
+pub(crate) fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
+    x.device().inner() == Device::flex()
 }
 
 /// A contiguous tensor of `shape` holding `values`, taking the buffer as it is (no copy).
