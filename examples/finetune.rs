@@ -172,7 +172,11 @@ fn main() -> anyhow::Result<()> {
 /// validation accuracy reached [`TARGET`].
 fn train_tracking(config: &TrainConfig, out: &Path) -> anyhow::Result<(Summary, Option<usize>)> {
     let mut first = None;
-    let summary = ffn::train::train(config, out, &mut |event| {
+    let start = match config.finetune {
+        Some(_) => ffn::train::finetune,
+        None => ffn::train::train,
+    };
+    let summary = start(config, out, &mut |event| {
         if let Progress::Epoch(record) = event {
             let accuracy = record.valid.as_ref().and_then(|m| m.accuracy);
             if first.is_none() && accuracy.is_some_and(|a| a >= TARGET) {

@@ -4,7 +4,7 @@
 # Usage: scripts/accuracy.sh [extra `ffn train` flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p ffn-train --bin ffn >/dev/null
+cargo build --release --locked -p ffn-cli --bin ffn >/dev/null
 ffn="${CARGO_TARGET_DIR:-target}/release/ffn"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -20,7 +20,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 
 bin="${FFN_BIN_DIR:-}"
 if [ -z "$bin" ]; then
-  cargo build --release --locked -p ffn-train --bin ffn
+  cargo build --release --locked -p ffn-cli --bin ffn
   cargo build --release --locked --example backend_switch
   bin="${CARGO_TARGET_DIR:-target}/release"
   examples="$bin/examples"

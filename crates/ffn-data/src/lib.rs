@@ -2,6 +2,9 @@
 //! standardisation and label maps that are saved with a run, and batching into tensors on any
 //! Burn device.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod batch;
 mod csv_table;
 mod dataset;

@@ -1,13 +1,13 @@
 //! The learning task and the class-label map of classification targets.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// What the target column asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(strum::Display, strum::EnumString, strum::VariantNames)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
+#[strum(parse_err_ty = String, parse_err_fn = unknown_task)]
 pub enum Task {
     /// Predict one of a fixed set of classes.
     Classification,
@@ -15,27 +15,12 @@ pub enum Task {
     Regression,
 }
 
-impl fmt::Display for Task {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Task::Classification => "classification",
-            Task::Regression => "regression",
-        })
-    }
-}
-
-impl FromStr for Task {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "classification" => Ok(Task::Classification),
-            "regression" => Ok(Task::Regression),
-            other => Err(format!(
-                "unknown task '{other}'; valid tasks: classification, regression"
-            )),
-        }
-    }
+/// The error of a task name that is not one of [`Task`]'s.
+fn unknown_task(name: &str) -> String {
+    format!(
+        "unknown task '{name}'; valid tasks: {}",
+        <Task as strum::VariantNames>::VARIANTS.join(", ")
+    )
 }
 
 /// Class names in index order: class `i` is `classes[i]`. Integer labels sort numerically,

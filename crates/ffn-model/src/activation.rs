@@ -6,8 +6,8 @@ use std::str::FromStr;
 use burn::tensor::{Tensor, activation};
 use serde::{Deserialize, Serialize};
 
-use crate::flex_buffers::on_flex;
-use crate::{ModelError, activation_kernel};
+use crate::ModelError;
+use crate::kernels::{self, on_flex};
 
 /// Default negative slope of `leaky_relu`, as in PyTorch's `nn.LeakyReLU`.
 pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
@@ -130,7 +130,7 @@ impl Activation {
 /// `x · sigmoid(x)`: this crate's fused kernel on flex, Burn's `silu` elsewhere.
 fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if on_flex(&x) {
-        return activation_kernel::silu(x);
+        return kernels::silu(x);
     }
     activation::silu(x)
 }
@@ -140,7 +140,7 @@ fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// GELU derivative, which ndarray and wgpu use, is the tanh approximation's (off by up to 1e-3).
 fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if on_flex(&x) {
-        return activation_kernel::gelu_erf(x);
+        return kernels::gelu_erf(x);
     }
     let cdf = ((x.clone() * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
     x * cdf

@@ -3,7 +3,7 @@
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::dense_kernel::linear_rows;
+use crate::kernels::linear_rows;
 use crate::shape::{check_last_dim, map_rows};
 use crate::validate::check_size;
 use crate::{Activation, LoraAdapter, LoraConfig, ModelError};

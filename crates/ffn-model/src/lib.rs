@@ -5,36 +5,38 @@
 //! - [`Mlp`]: a stack of dense layers with an un-activated output layer.
 //! - [`TransformerFfn`]: the position-wise block of Transformers, standard or gated.
 //!
-//! Dense layers carry optional LoRA adapters ([`LoraConfig`], [`FeedForward::with_lora`]);
-//! [`import_hf_ffn`] reads a Transformer FFN sub-layer from a Hugging Face `.safetensors` file.
+//! Dense layers carry optional LoRA adapters ([`LoraConfig`], [`FeedForward::with_lora`]), and
+//! every container of them lists, adapts and merges them by path ([`DenseLayers`]).
+//! [`import_hf_ffn`] reads a Transformer FFN sub-layer from a Hugging Face checkpoint
+//! ([`SafeTensors`]: single or sharded, memory-mapped).
 //!
 //! Layers check their input shapes and return a [`ModelError`] instead of panicking; weights are
 //! saved and loaded with [`save_module`] / [`load_module`].
 
+#![warn(missing_docs)]
+
 mod activation;
-mod activation_kernel;
-mod dense_kernel;
-mod elementwise;
+mod dense_layers;
 mod error;
 mod feed_forward;
-mod flex_buffers;
-mod hf_import;
+mod io;
+mod kernels;
 mod lora;
 mod mlp;
 mod norm;
-mod persist;
-mod safetensors;
 mod shape;
 mod transformer_ffn;
 mod validate;
 
 pub use activation::{Activation, DEFAULT_ELU_ALPHA, DEFAULT_LEAKY_SLOPE};
+pub use dense_layers::{DenseLayers, DenseMap, map_dense_at};
 pub use error::ModelError;
 pub use feed_forward::{FeedForward, FeedForwardConfig, pytorch_linear_init};
-pub use hf_import::{HfLayout, ImportedFfn, describe_block, import_hf_ffn};
+pub use io::hf_import::{ImportedFfn, import_hf_ffn};
+pub use io::hf_layout::HfLayout;
+pub use io::persist::{load_module, save_module, write_atomically};
+pub use io::safetensors::{HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, write_safetensors};
 pub use lora::{LoraAdapter, LoraConfig};
-pub use mlp::{HiddenLayer, Mlp, MlpConfig};
+pub use mlp::{DEFAULT_NORM_EPSILON, HiddenLayer, Mlp, MlpConfig};
 pub use norm::{Norm, NormKind};
-pub use persist::{load_module, save_module, write_atomically};
-pub use safetensors::{HostTensor, SafeTensors};
 pub use transformer_ffn::{FfnVariant, NormPlacement, TransformerFfn, TransformerFfnConfig};

@@ -3,9 +3,13 @@
 use burn::nn::{Dropout, Initializer};
 use burn::prelude::*;
 
+use crate::dense_layers::DenseMap;
 use crate::shape::check_last_dim;
 use crate::validate::{check_size, dropout};
-use crate::{Activation, FeedForward, FeedForwardConfig, ModelError, Norm, NormKind};
+use crate::{Activation, DenseLayers, FeedForward, FeedForwardConfig, ModelError, Norm, NormKind};
+
+/// Epsilon of an [`Mlp`]'s hidden-layer normalisation unless configured otherwise.
+pub const DEFAULT_NORM_EPSILON: f64 = 1e-5;
 
 /// Configuration of an [`Mlp`], like torchvision's `MLP` or a Keras `Sequential` of `Dense` layers.
 #[derive(Config, Debug)]
@@ -26,7 +30,7 @@ pub struct MlpConfig {
     #[config(default = "None")]
     pub norm: Option<NormKind>,
     /// Epsilon of the hidden-layer normalisation.
-    #[config(default = 1e-5)]
+    #[config(default = "DEFAULT_NORM_EPSILON")]
     pub norm_epsilon: f64,
     /// Whether every layer adds a bias.
     #[config(default = true)]
@@ -91,6 +95,7 @@ impl HiddenLayer {
 }
 
 /// Multi-layer perceptron mapping `[.., d_input]` to `[.., d_output]` (logits or regression values).
+/// Its dense layers are `hidden.0`, `hidden.1`, …, and `output` ([`DenseLayers`]).
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// Hidden layers, input side first.
@@ -102,6 +107,11 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// The path of the output layer among the dense layers.
+    pub const OUTPUT: &'static str = "output";
+    /// The path prefix of the hidden layers (`hidden.0`, …).
+    pub const HIDDEN: &'static str = "hidden";
+
     /// Runs the network on `[.., d_input]`; fails if the last axis is not `d_input`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>, ModelError> {
         check_last_dim(|| self.describe(), &x, self.d_input())?;
@@ -124,41 +134,6 @@ impl Mlp {
         self.output.units()
     }
 
-    /// The dense layers with their names (`hidden.0`, `hidden.1`, …, `output`), input side first.
-    pub fn dense_layers(&self) -> Vec<(String, &FeedForward)> {
-        let mut layers: Vec<(String, &FeedForward)> = self
-            .hidden
-            .iter()
-            .enumerate()
-            .map(|(i, layer)| (format!("hidden.{i}"), &layer.dense))
-            .collect();
-        layers.push(("output".to_string(), &self.output));
-        layers
-    }
-
-    /// Replaces every dense layer by `f(name, layer)`, names as in [`Self::dense_layers`].
-    pub fn map_dense<E>(
-        self,
-        f: &mut impl FnMut(&str, FeedForward) -> Result<FeedForward, E>,
-    ) -> Result<Self, E> {
-        let hidden = self
-            .hidden
-            .into_iter()
-            .enumerate()
-            .map(|(i, layer)| {
-                Ok(HiddenLayer {
-                    dense: f(&format!("hidden.{i}"), layer.dense)?,
-                    norm: layer.norm,
-                })
-            })
-            .collect::<Result<_, E>>()?;
-        Ok(Self {
-            hidden,
-            dropout: self.dropout,
-            output: f("output", self.output)?,
-        })
-    }
-
     fn describe(&self) -> String {
         let widths: Vec<usize> = self.hidden.iter().map(|l| l.dense.units()).collect();
         format!(
@@ -166,5 +141,26 @@ impl Mlp {
             self.d_input(),
             self.d_output()
         )
+    }
+}
+
+impl DenseLayers for Mlp {
+    fn map_dense<E>(self, f: &mut DenseMap<'_, E>) -> Result<Self, E> {
+        let hidden = self
+            .hidden
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                Ok(HiddenLayer {
+                    dense: f(&format!("{}.{i}", Self::HIDDEN), layer.dense)?,
+                    norm: layer.norm,
+                })
+            })
+            .collect::<Result<_, E>>()?;
+        Ok(Self {
+            hidden,
+            dropout: self.dropout,
+            output: f(Self::OUTPUT, self.output)?,
+        })
     }
 }

@@ -5,8 +5,9 @@ use burn::nn::{Dropout, Initializer};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::dense_layers::DenseMap;
 use crate::validate::{check_size, dropout};
-use crate::{Activation, FeedForward, FeedForwardConfig, ModelError, Norm, NormKind};
+use crate::{Activation, DenseLayers, FeedForward, FeedForwardConfig, ModelError, Norm, NormKind};
 
 /// Whether the hidden activation is gated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +94,25 @@ impl TransformerFfnConfig {
             .with_norm(NormPlacement::Pre)
             .with_norm_kind(NormKind::RmsNorm)
             .with_norm_epsilon(1e-6)
+    }
+
+    /// The block in one line: sizes, variant, activation, bias, residual and norm.
+    pub fn describe(&self) -> String {
+        let norm = match (self.norm, self.norm_kind) {
+            (NormPlacement::None, _) => "no norm".to_string(),
+            (placement, NormKind::LayerNorm) => format!("{placement:?}-LayerNorm"),
+            (placement, NormKind::RmsNorm) => format!("{placement:?}-RMSNorm"),
+        };
+        format!(
+            "d_model {}, d_ff {}, {:?}, {}, bias {}, residual {}, {norm} (eps {:e})",
+            self.d_model,
+            self.d_ff,
+            self.variant,
+            self.activation,
+            self.bias,
+            self.residual,
+            self.norm_epsilon
+        )
     }
 
     /// Builds the block on `device`; fails on a zero size, a bad dropout or epsilon.
@@ -193,27 +213,6 @@ impl TransformerFfn {
         self.up.units()
     }
 
-    /// The projections with their names (`up`, `gate`, `down`), input side first.
-    pub fn dense_layers(&self) -> Vec<(String, &FeedForward)> {
-        let mut layers = vec![("up".to_string(), &self.up)];
-        layers.extend(self.gate.iter().map(|g| ("gate".to_string(), g)));
-        layers.push(("down".to_string(), &self.down));
-        layers
-    }
-
-    /// Replaces every projection by `f(name, projection)`, names as in [`Self::dense_layers`].
-    pub fn map_dense<E>(
-        self,
-        f: &mut impl FnMut(&str, FeedForward) -> Result<FeedForward, E>,
-    ) -> Result<Self, E> {
-        Ok(Self {
-            up: f("up", self.up)?,
-            gate: self.gate.map(|g| f("gate", g)).transpose()?,
-            down: f("down", self.down)?,
-            ..self
-        })
-    }
-
     fn describe(&self) -> String {
         format!(
             "TransformerFfn(d_model={}, d_ff={}, gated={})",
@@ -221,5 +220,17 @@ impl TransformerFfn {
             self.d_ff(),
             self.gate.is_some()
         )
+    }
+}
+
+impl DenseLayers for TransformerFfn {
+    /// The projections are `up`, `gate` (gated variant) and `down`.
+    fn map_dense<E>(self, f: &mut DenseMap<'_, E>) -> Result<Self, E> {
+        Ok(Self {
+            up: f("up", self.up)?,
+            gate: self.gate.map(|g| f("gate", g)).transpose()?,
+            down: f("down", self.down)?,
+            ..self
+        })
     }
 }

@@ -18,10 +18,13 @@ use burn::tensor::Distribution;
 use ffn_model::{Activation, MlpConfig, TransformerFfnConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{OpenedDevice, OptimizerConfig, TrainError, cross_entropy, mse};
+use crate::{OpenedDevice, OptimizerKind, TrainError, cross_entropy, mse};
 
 /// One of the reference workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(strum::Display, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+#[strum(parse_err_ty = TrainError, parse_err_fn = unknown_workload)]
 pub enum Workload {
     /// Transformer FFN train step.
     W1,
@@ -68,19 +71,12 @@ impl Workload {
     }
 }
 
-impl std::str::FromStr for Workload {
-    type Err = TrainError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "w1" => Ok(Workload::W1),
-            "w2" => Ok(Workload::W2),
-            "w3" => Ok(Workload::W3),
-            other => Err(TrainError::InvalidConfig(format!(
-                "unknown workload '{other}'; valid workloads: w1, w2, w3, all"
-            ))),
-        }
-    }
+/// The error of a workload name that is not one of [`Workload`]'s.
+fn unknown_workload(name: &str) -> TrainError {
+    TrainError::InvalidConfig(format!(
+        "unknown workload '{name}'; valid workloads: {}",
+        <Workload as strum::VariantNames>::VARIANTS.join(", ")
+    ))
 }
 
 /// The timing of one workload on one device.
@@ -167,7 +163,7 @@ fn workload_runner(
         Workload::W1 => {
             let autodiff = device.clone().autodiff();
             let mut ffn = Some(TransformerFfnConfig::new(512, 2048).init(&autodiff)?);
-            let mut optimizer = OptimizerConfig::from_name("adamw")?.init();
+            let mut optimizer = OptimizerKind::Adamw.defaults().init();
             let x = normal([16, 128, 512], &autodiff);
             let y = normal([16 * 128, 512], &autodiff);
             Ok(Box::new(move || {
@@ -197,7 +193,7 @@ fn workload_runner(
                     .with_activation(Activation::Relu)
                     .init(&autodiff)?,
             );
-            let mut optimizer = OptimizerConfig::from_name("adam")?.init();
+            let mut optimizer = OptimizerKind::Adam.defaults().init();
             let xs = normal([W2_SAMPLES, 64], &autodiff);
             let ys =
                 Tensor::<1, Int>::random([W2_SAMPLES], Distribution::Uniform(0.0, 10.0), &autodiff);

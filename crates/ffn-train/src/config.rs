@@ -136,7 +136,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Reads a config file; missing fields take their defaults, unknown fields are errors.
     pub fn load(path: &std::path::Path) -> Result<Self, TrainError> {
-        crate::run_dir::read_json_file(path, "config")
+        crate::run::read_json_file(path, "config")
     }
 
     /// The split of the rows: train gets what validation and test leave.

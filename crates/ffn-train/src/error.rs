@@ -6,7 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A backend name that is not known.
-    #[error("unknown backend '{0}'; valid backends: {names}", names = crate::Backend::NAMES)]
+    #[error(
+        "unknown backend '{0}'; valid backends: {names}",
+        names = <crate::Backend as strum::VariantNames>::VARIANTS.join(", ")
+    )]
     UnknownBackend(String),
     /// wgpu was requested but no adapter could be opened.
     #[error(
@@ -19,6 +22,12 @@ pub enum TrainError {
         /// What wgpu reported.
         reason: String,
     },
+    /// A backend this build was compiled without.
+    #[error(
+        "this ffn was built without the {0} backend; rebuild with `--features {0}` (the default \
+         build has it) or use --backend flex"
+    )]
+    NotBuilt(&'static str),
     /// A configuration value outside its valid range.
     #[error("invalid config: {0}")]
     InvalidConfig(String),

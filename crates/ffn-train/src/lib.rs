@@ -1,52 +1,57 @@
 //! Training engine of ffn: losses, optimisers with PyTorch's rules, learning-rate schedules,
 //! gradient clipping and accumulation, early stopping, metrics, run directories with atomic
-//! checkpoints and exact resume, and evaluation and prediction of saved runs. The `ffn` binary is
-//! fine-tuning (freezing, LoRA, new heads, imported Transformer FFN blocks), and a thin command
-//! line over this library. Runs draw their curves and confusion matrix as SVG and can be
-//! summarised in offline HTML reports.
+//! checkpoints and exact resume, fine-tuning (freezing, LoRA, new heads, imported Transformer
+//! FFN blocks), evaluation and prediction of saved runs, export to PyTorch, SVG/HTML reports and
+//! benchmarks. A library that never prints: the `ffn` binary (crate `ffn-cli`) shows what it
+//! returns.
 
-mod backend;
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 mod bench;
 mod clip;
 mod config;
+mod device;
+mod engine;
 mod error;
-mod evaluate;
+mod export;
 mod finetune;
-mod imported_block;
 mod loss;
 mod metrics;
-mod metrics_log;
 mod network;
 mod optimizer;
-mod plot;
+mod params;
 mod report;
-mod run_dir;
-mod saved_run;
+mod run;
 mod schedule;
-mod trainer;
+mod tabular;
 
-pub use backend::{Backend, OpenedDevice, open_device};
 pub use bench::{BenchResult, Workload, bench};
 pub use clip::clip_global_norm;
 pub use config::{EarlyStoppingConfig, ModelSpec, TrainConfig};
+pub use device::{Backend, OpenedDevice, open_device, pin_default_device};
+pub use engine::{EpochRecord, Progress};
 pub use error::TrainError;
-pub use evaluate::{Prediction, evaluate, forward_all, predict, task_loss};
+pub use export::{ExportInfo, export_run};
 pub use finetune::{
-    AdapterInfo, FinetuneSpec, HEAD, LoraSpec, Pretrained, fingerprint, initial_network,
-    layer_names, load_adapter, save_adapter, select_layers,
+    AdapterInfo, FinetuneSpec, LoraSpec, load_adapter, save_adapter, select_layers,
 };
-pub use imported_block::{BlockInfo, ImportedBlock};
 pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,
 };
-pub use metrics::{Metrics, accuracy, confusion_matrix, macro_f1, r2};
-pub use network::{Network, ParameterInfo};
-pub use optimizer::{AdamParams, OptimizerConfig, SgdParams};
-pub use plot::{Panel, Series, confusion_svg, panels_svg, run_panels};
-pub use report::{ReportFiles, write_comparison, write_plots, write_run_report};
-pub use run_dir::RunDir;
-pub use saved_run::{SavedRun, SplitChoice};
+pub use metrics::{
+    METRIC_COLUMNS, MetricColumn, Metrics, accuracy, confusion_matrix, macro_f1, r2,
+};
+pub use network::{NamedLayer, Network};
+pub use optimizer::{AdamParams, OptimizerConfig, OptimizerKind, SgdParams};
+pub use params::{ParameterInfo, fingerprint, parameters};
+pub use report::{
+    Panel, ReportFiles, Series, confusion_svg, panels_svg, run_panels, write_comparison,
+    write_plots, write_run_report,
+};
+pub use run::{Artifact, BlockInfo, ImportedBlock, RunDescription, RunDir, SavedRun, SplitChoice};
 pub use schedule::{Schedule, ScheduleConfig};
-pub use trainer::{
-    EpochRecord, Progress, Summary, build_network, finetune, load_dataset, resume, train,
+pub use tabular::{
+    Prediction, Summary, build_network, evaluate, finetune, forward_all, load_dataset, predict,
+    resume, task_loss, train,
 };

@@ -24,6 +24,33 @@ pub struct Metrics {
     pub r2: Option<f64>,
 }
 
+/// One metric: its key (log columns, JSON) and its label for people, and how to read it.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricColumn {
+    /// Key in `metrics.csv` (after the split's prefix) and `metrics.jsonl`.
+    pub key: &'static str,
+    /// Label in text and HTML.
+    pub label: &'static str,
+    /// Its value in a [`Metrics`], when it applies to the task.
+    pub get: fn(&Metrics) -> Option<f64>,
+}
+
+/// Every metric, in the order logs and tables show them.
+pub const METRIC_COLUMNS: [MetricColumn; 6] = [
+    MetricColumn::new("loss", "loss", |m| Some(m.loss)),
+    MetricColumn::new("accuracy", "accuracy", |m| m.accuracy),
+    MetricColumn::new("macro_f1", "macro-F1", |m| m.macro_f1),
+    MetricColumn::new("mse", "MSE", |m| m.mse),
+    MetricColumn::new("mae", "MAE", |m| m.mae),
+    MetricColumn::new("r2", "R²", |m| m.r2),
+];
+
+impl MetricColumn {
+    const fn new(key: &'static str, label: &'static str, get: fn(&Metrics) -> Option<f64>) -> Self {
+        Self { key, label, get }
+    }
+}
+
 impl Metrics {
     /// Classification metrics of `predicted` against `actual` class indices.
     pub fn classification(
@@ -62,6 +89,21 @@ impl Metrics {
             r2: Some(r2(predicted, actual)),
             ..Self::default()
         }
+    }
+
+    /// The metrics that apply, with their values.
+    pub fn values(&self) -> impl Iterator<Item = (&'static MetricColumn, f64)> + '_ {
+        METRIC_COLUMNS
+            .iter()
+            .filter_map(move |column| (column.get)(self).map(|value| (column, value)))
+    }
+
+    /// All of them in one line: `loss 0.1234, accuracy 0.9667, macro-F1 0.9658`.
+    pub fn describe(&self) -> String {
+        self.values()
+            .map(|(column, value)| format!("{} {value:.4}", column.label))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The headline metric and its name: accuracy for classification, R² for regression.

@@ -1,11 +1,11 @@
-//! The network a run trains: an optional Transformer FFN block (from an imported checkpoint)
-//! followed by an MLP whose last layer is the head.
+//! The network a tabular run trains: an optional Transformer FFN block (from an imported
+//! checkpoint) followed by an MLP whose last layer is the head.
 
-use std::convert::Infallible;
-
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::ParamId;
 use burn::prelude::*;
-use ffn_model::{FeedForward, LoraConfig, Mlp, ModelError, TransformerFfn};
+use ffn_model::{DenseLayers, DenseMap, Mlp, ModelError, TransformerFfn, map_dense_at};
+
+use crate::params::param_ids;
 
 /// `[batch, features]` → optional `block` `[batch, d_model]` → optional `mlp` → `[batch, outputs]`.
 #[derive(Module, Debug)]
@@ -17,7 +17,25 @@ pub struct Network {
     pub mlp: Option<Mlp>,
 }
 
+/// A layer that freeze and LoRA specs can name.
+#[derive(Debug, Clone)]
+pub struct NamedLayer {
+    /// Its path: a dense layer's (`block.up`, `mlp.hidden.0`, `mlp.output`) or `block.norm`.
+    pub name: String,
+    /// Whether it is a dense layer (which can carry a LoRA adapter).
+    pub dense: bool,
+    /// Whether it is the head (the MLP's output layer).
+    pub head: bool,
+    /// Its parameters.
+    pub params: Vec<ParamId>,
+}
+
 impl Network {
+    /// Path prefix of the block's layers.
+    pub const BLOCK: &'static str = "block";
+    /// Path prefix of the MLP's layers.
+    pub const MLP: &'static str = "mlp";
+
     /// Runs the network on `[batch, d_input]`; fails on a wrong width.
     pub fn forward(&self, x: Tensor<2>) -> Result<Tensor<2>, ModelError> {
         let x = match &self.block {
@@ -48,98 +66,64 @@ impl Network {
         }
     }
 
-    /// The dense layers with their module paths (`block.up`, …, `mlp.hidden.0`, …,
-    /// `mlp.output`), input side first; this order gives layer indices in freeze and LoRA specs.
-    pub fn dense_layers(&self) -> Vec<(String, &FeedForward)> {
-        let block = self.block.iter().flat_map(|b| b.dense_layers());
-        let block = block.map(|(name, layer)| (format!("block.{name}"), layer));
-        let mlp = self.mlp.iter().flat_map(|m| m.dense_layers());
-        block
-            .chain(mlp.map(|(name, layer)| (format!("mlp.{name}"), layer)))
+    /// The layers specs can name, in index order: the block's norm (when it has one), then the
+    /// dense layers input side first. A hidden MLP layer includes its norm.
+    pub fn layers(&self) -> Vec<NamedLayer> {
+        let layer = |name: String, dense: bool, head: bool, params: Vec<ParamId>| NamedLayer {
+            name,
+            dense,
+            head,
+            params,
+        };
+        let mut layers = Vec::new();
+        if let Some(block) = &self.block {
+            if let Some(norm) = &block.norm {
+                let name = format!("{}.norm", Self::BLOCK);
+                layers.push(layer(name, false, false, param_ids(norm)));
+            }
+            for (path, dense) in block.dense_layers() {
+                let name = format!("{}.{path}", Self::BLOCK);
+                layers.push(layer(name, true, false, param_ids(&dense)));
+            }
+        }
+        if let Some(mlp) = &self.mlp {
+            for (i, hidden) in mlp.hidden.iter().enumerate() {
+                let name = format!("{}.{}.{i}", Self::MLP, Mlp::HIDDEN);
+                layers.push(layer(name, true, false, param_ids(hidden)));
+            }
+            let name = format!("{}.{}", Self::MLP, Mlp::OUTPUT);
+            layers.push(layer(name, true, true, param_ids(&mlp.output)));
+        }
+        layers
+    }
+
+    /// The names of [`Self::layers`], in index order.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.layers().into_iter().map(|layer| layer.name).collect()
+    }
+
+    /// The parameters of every LoRA adapter attached to a dense layer.
+    pub fn adapter_params(&self) -> Vec<ParamId> {
+        self.dense_layers()
+            .iter()
+            .filter_map(|(_, layer)| layer.lora.as_ref())
+            .flat_map(param_ids)
             .collect()
     }
+}
 
-    /// Replaces every dense layer by `f(path, layer)`, paths as in [`Self::dense_layers`].
-    pub fn map_dense<E>(
-        self,
-        f: &mut impl FnMut(&str, FeedForward) -> Result<FeedForward, E>,
-    ) -> Result<Self, E> {
-        let block = self
-            .block
-            .map(|b| b.map_dense(&mut |name, layer| f(&format!("block.{name}"), layer)))
-            .transpose()?;
-        let mlp = self
-            .mlp
-            .map(|m| m.map_dense(&mut |name, layer| f(&format!("mlp.{name}"), layer)))
-            .transpose()?;
-        Ok(Self { block, mlp })
-    }
-
-    /// Attaches LoRA adapters built on `device` to the dense layers whose path `targets`
-    /// accepts, freezing their weights.
-    pub fn with_lora(
-        self,
-        config: &LoraConfig,
-        targets: impl Fn(&str) -> bool,
-        device: &Device,
-    ) -> Result<Self, ModelError> {
-        self.map_dense(&mut |path, layer| {
-            if targets(path) {
-                layer.with_lora(config, device)
-            } else {
-                Ok(layer)
-            }
+impl DenseLayers for Network {
+    /// `block.up`, `block.gate`, `block.down`, then `mlp.hidden.0`, …, `mlp.output`.
+    fn map_dense<E>(self, f: &mut DenseMap<'_, E>) -> Result<Self, E> {
+        Ok(Self {
+            block: self
+                .block
+                .map(|block| map_dense_at(Self::BLOCK, block, f))
+                .transpose()?,
+            mlp: self
+                .mlp
+                .map(|mlp| map_dense_at(Self::MLP, mlp, f))
+                .transpose()?,
         })
-    }
-
-    /// Folds every adapter into its layer's weights (outputs unchanged up to rounding).
-    pub fn merge_lora(self) -> Self {
-        match self.map_dense(&mut |_, layer| Ok::<_, Infallible>(layer.merge_lora())) {
-            Ok(network) => network,
-            Err(never) => match never {},
-        }
-    }
-
-    /// Every float parameter's module path (e.g. `mlp.hidden.0.dense.linear.weight`), id and
-    /// number of values.
-    pub fn parameters(&self) -> Vec<ParameterInfo> {
-        let mut visitor = PathVisitor::default();
-        self.visit(&mut visitor);
-        visitor.found
-    }
-}
-
-/// A float parameter of a [`Network`].
-#[derive(Debug, Clone)]
-pub struct ParameterInfo {
-    /// Dotted module path, e.g. `mlp.output.linear.bias`.
-    pub path: String,
-    /// Its id, as the optimiser and gradients know it.
-    pub id: ParamId,
-    /// Number of values.
-    pub numel: usize,
-}
-
-#[derive(Default)]
-struct PathVisitor {
-    path: Vec<String>,
-    found: Vec<ParameterInfo>,
-}
-
-impl ModuleVisitor for PathVisitor {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.found.push(ParameterInfo {
-            path: self.path.join("."),
-            id: param.id,
-            numel: param.lazy_shape().num_elements(),
-        });
     }
 }

@@ -100,6 +100,39 @@ fn adamw_defaults() -> AdamParams {
     AdamParams::with_weight_decay(0.01)
 }
 
+/// The optimisers by name, as the command line gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(strum::Display, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+#[strum(parse_err_ty = TrainError, parse_err_fn = unknown_optimizer)]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent.
+    Sgd,
+    /// Adam.
+    Adam,
+    /// AdamW.
+    Adamw,
+}
+
+impl OptimizerKind {
+    /// The optimiser with PyTorch's defaults.
+    pub fn defaults(self) -> OptimizerConfig {
+        match self {
+            OptimizerKind::Sgd => OptimizerConfig::Sgd(SgdParams::default()),
+            OptimizerKind::Adam => OptimizerConfig::Adam(adam_defaults()),
+            OptimizerKind::Adamw => OptimizerConfig::Adamw(adamw_defaults()),
+        }
+    }
+}
+
+/// The error of an optimiser name that is not one of [`OptimizerKind`]'s.
+fn unknown_optimizer(name: &str) -> TrainError {
+    TrainError::InvalidConfig(format!(
+        "unknown optimizer '{name}'; valid optimizers: {}",
+        <OptimizerKind as strum::VariantNames>::VARIANTS.join(", ")
+    ))
+}
+
 impl Default for OptimizerConfig {
     /// Adam with PyTorch's defaults.
     fn default() -> Self {
@@ -110,14 +143,7 @@ impl Default for OptimizerConfig {
 impl OptimizerConfig {
     /// The optimiser named `sgd`, `adam` or `adamw`, with PyTorch's defaults.
     pub fn from_name(name: &str) -> Result<Self, TrainError> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "sgd" => Ok(OptimizerConfig::Sgd(SgdParams::default())),
-            "adam" => Ok(OptimizerConfig::Adam(adam_defaults())),
-            "adamw" => Ok(OptimizerConfig::Adamw(adamw_defaults())),
-            other => Err(TrainError::InvalidConfig(format!(
-                "unknown optimizer '{other}'; valid optimizers: sgd, adam, adamw"
-            ))),
-        }
+        Ok(name.parse::<OptimizerKind>()?.defaults())
     }
 
     /// Checks the hyper-parameters' ranges.

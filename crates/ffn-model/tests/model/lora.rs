@@ -4,7 +4,8 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use ffn_model::{
-    Activation, FeedForward, FeedForwardConfig, LoraConfig, MlpConfig, TransformerFfnConfig,
+    Activation, DenseLayers, FeedForward, FeedForwardConfig, LoraConfig, MlpConfig,
+    TransformerFfnConfig,
 };
 
 use crate::{assert_close, flex, set_linear, tensor, values};

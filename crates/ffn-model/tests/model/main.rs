@@ -8,6 +8,7 @@ mod hf_import;
 mod lora;
 mod persistence;
 mod shapes;
+mod sharded;
 mod torch_reference;
 
 use std::sync::OnceLock;

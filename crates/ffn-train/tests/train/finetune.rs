@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use ffn_model::LoraConfig;
+use ffn_model::{DenseLayers, LoraConfig};
 use ffn_train::{
     FinetuneSpec, LoraSpec, Network, Progress, SavedRun, ScheduleConfig, TrainConfig, TrainError,
     load_adapter,

@@ -1,6 +1,5 @@
 //! Integration tests of ffn-train, in one binary so Burn is linked once.
 
-mod cli;
 mod finetune;
 mod metrics;
 mod reference;
@@ -20,10 +19,16 @@ pub fn datasets() -> PathBuf {
 }
 
 /// Training draws initial weights and dropout masks from the flex device's random generator, which
-/// every thread of the process shares: tests that compare runs take turns.
+/// every thread of the process shares: tests that compare runs take turns. Burn's default device
+/// is pinned to the CPU first, as resuming needs on a machine without a wgpu adapter.
 pub fn one_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    let turn = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // SAFETY: the standard library serialises Rust's own environment accesses, and the only C
+    // code in this process that reads the environment (wgpu's Vulkan loader) runs in tests that
+    // hold this lock, after this call.
+    unsafe { ffn_train::pin_default_device() };
+    turn
 }
 
 /// A progress callback that shows nothing and never stops.

@@ -1,0 +1,42 @@
+//! `ffn bench`: the reference workloads timed on a backend.
+
+use anyhow::{Context, Result};
+use ffn_train::Backend;
+
+use crate::args::BenchArgs;
+use crate::printer;
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let device = args.compute.open()?;
+    let gpu = device.backend == Backend::Wgpu;
+    if !args.json {
+        printer::line(format!("benchmarking on {}", device.description))?;
+    }
+    for workload in args.workload.workloads() {
+        let iters = args.iters.unwrap_or(workload.default_iters(gpu));
+        let result = ffn_train::bench(workload, &device, iters, args.rounds, args.warmup)
+            .with_context(|| format!("benchmark {} failed", workload.name()))?;
+        if args.json {
+            printer::json(&serde_json::to_value(&result)?)?;
+            continue;
+        }
+        let rate = match (result.gflops, result.samples_per_s) {
+            (Some(g), _) => format!("{g:.1} GFLOP/s"),
+            (None, Some(s)) => format!("{s:.0} samples/s"),
+            _ => String::new(),
+        };
+        printer::line(format!(
+            "{:<18} {:>9.3} ms  (min {:.3}, max {:.3}; {} rounds × {})  {rate}  peak RSS {}",
+            result.workload,
+            result.ms,
+            result.min_ms,
+            result.max_ms,
+            result.rounds,
+            result.iters,
+            result
+                .peak_rss_mib
+                .map_or("?".to_string(), |m| format!("{m:.0} MiB"))
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! One module per subcommand; each turns its arguments into library calls and prints the result.
+
+mod bench;
+mod eval;
+mod export;
+mod finetune;
+mod import;
+mod info;
+mod predict;
+mod report;
+mod train;
+
+use anyhow::Result;
+use ffn_train::{OpenedDevice, open_device};
+
+use crate::args::{Command, ComputeArgs};
+
+/// Runs `command`; none means `ffn train` with its defaults.
+pub fn run(command: Option<Command>) -> Result<()> {
+    match command {
+        None => train::run(Default::default()),
+        Some(Command::Train(args)) => train::run(*args),
+        Some(Command::Finetune(args)) => finetune::run(*args),
+        Some(Command::Import(args)) => import::run(args),
+        Some(Command::Export(args)) => export::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Predict(args)) => predict::run(args),
+        Some(Command::Info(args)) => info::run(args),
+        Some(Command::Report(args)) => report::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
+    }
+}
+
+impl ComputeArgs {
+    /// Opens the device the flags name.
+    fn open(&self) -> Result<OpenedDevice> {
+        Ok(open_device(self.backend, self.device)?)
+    }
+}

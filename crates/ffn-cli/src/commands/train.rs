@@ -1,0 +1,79 @@
+//! `ffn train`: a new run from a config file and flags, or `--resume` of an interrupted one.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ffn_train::{Progress, Summary, TrainConfig, TrainError};
+use serde_json::json;
+
+use crate::args::{TrainArgs, TrainFlags};
+use crate::printer::{self, ProgressPrinter};
+use crate::settings::{default_out, train_config};
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    training(args, train_config, ffn_train::train)
+}
+
+/// A library entry point that trains a new run.
+pub type Start = fn(
+    &TrainConfig,
+    &Path,
+    &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<Summary, TrainError>;
+
+/// Trains with the config `resolve` makes of the file and flags through `start`, or resumes;
+/// then prints the summary.
+pub fn training(
+    args: TrainArgs,
+    resolve: impl FnOnce(Option<&Path>, &TrainFlags) -> Result<TrainConfig>,
+    start: Start,
+) -> Result<()> {
+    let mut progress = ProgressPrinter::new();
+    let started = Instant::now();
+    let summary = match &args.resume {
+        Some(dir) => ffn_train::resume(dir, &mut |event| progress.on(event))
+            .with_context(|| format!("cannot resume {}", dir.display()))?,
+        None => {
+            let config = resolve(args.config.as_deref(), &args.flags)?;
+            let out = args.out.clone().unwrap_or_else(|| default_out(&config));
+            start(&config, &out, &mut |event| progress.on(event))
+                .with_context(|| format!("training on {} failed", config.dataset.display()))?
+        }
+    };
+    progress.finish()?;
+    print_summary(&summary, started.elapsed().as_secs_f64(), args.output.json)
+}
+
+fn print_summary(summary: &Summary, wall: f64, json: bool) -> Result<()> {
+    printer::line(format!(
+        "trained {} in {wall:.1}s; {} parameters",
+        summary.epochs_text(),
+        summary.params
+    ))?;
+    if let Some(trainable) = summary.trainable_text() {
+        printer::line(format!("trainable parameters: {trainable}"))?;
+    }
+    for (name, metrics) in [("valid", &summary.valid), ("test", &summary.test)] {
+        if let Some(metrics) = metrics {
+            printer::line(format!("{name}: {}", metrics.describe()))?;
+        }
+    }
+    printer::line(format!("saved the run to {}", summary.run_dir.display()))?;
+    if json {
+        printer::json(&json!({
+            "run_dir": summary.run_dir,
+            "epochs_run": summary.epochs_run,
+            "best_epoch": summary.best_epoch,
+            "stopped_early": summary.stopped_early,
+            "params": summary.params,
+            "trainable_params": summary.trainable_params,
+            "trainable_fraction": summary.trainable_fraction,
+            "test": summary.test,
+            "valid": summary.valid,
+            "wall_seconds": wall,
+        }))?;
+    }
+    Ok(())
+}

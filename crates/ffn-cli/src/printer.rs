@@ -1,0 +1,114 @@
+//! What the `ffn` command writes: lines and JSON objects on stdout (a closed pipe, as in
+//! `ffn ... | head`, ends the program quietly), and training progress (a bar on a terminal,
+//! one line per epoch otherwise).
+
+use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
+
+use anyhow::{Context, Result};
+use ffn_train::{Metrics, Progress};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Writes one line to stdout. A closed pipe ends the program with success: the reader has
+/// what it wanted; any other write error is returned.
+pub fn line(text: impl std::fmt::Display) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}") {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+/// Writes `value` as one line of JSON.
+pub fn json(value: &serde_json::Value) -> Result<()> {
+    line(value)
+}
+
+/// Shows training progress: a bar on a terminal, one line per epoch otherwise.
+pub struct ProgressPrinter {
+    bar: Option<ProgressBar>,
+    batches: usize,
+    /// The first write error, reported when training ends.
+    failed: Option<anyhow::Error>,
+}
+
+impl ProgressPrinter {
+    pub fn new() -> Self {
+        Self {
+            bar: None,
+            batches: 1,
+            failed: None,
+        }
+    }
+
+    /// Shows `event`; never asks training to stop.
+    pub fn on(&mut self, event: Progress) -> ControlFlow<()> {
+        if let Err(error) = self.show(event) {
+            self.failed.get_or_insert(error);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn show(&mut self, event: Progress) -> Result<()> {
+        match event {
+            Progress::Start {
+                epochs,
+                first_epoch,
+                batches,
+                device,
+            } => {
+                line(format!(
+                    "training on {device}: epochs {}..{epochs}, {batches} batches each",
+                    first_epoch + 1
+                ))?;
+                self.batches = batches;
+                if std::io::stdout().is_terminal() {
+                    let bar = ProgressBar::new((epochs * batches) as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{bar:30} epoch {prefix} {msg} [{elapsed}<{eta}]",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.set_position((first_epoch * batches) as u64);
+                    self.bar = Some(bar);
+                }
+            }
+            Progress::Batch { epoch, batch } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position((epoch * self.batches + batch + 1) as u64);
+                    bar.set_prefix((epoch + 1).to_string());
+                }
+            }
+            Progress::Notice(text) => line(format!("note: {text}"))?,
+            Progress::Epoch(record) => {
+                let text = format!(
+                    "lr {:.2e}  train {}  valid {}  {:.2}s",
+                    record.lr,
+                    brief(&record.train),
+                    record.valid.as_ref().map_or("-".into(), brief),
+                    record.seconds
+                );
+                match &self.bar {
+                    Some(bar) => bar.set_message(text),
+                    None => line(format!("epoch {:>4}  {text}", record.epoch))?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the bar; returns the first error writing progress, if any.
+    pub fn finish(self) -> Result<()> {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        self.failed.map_or(Ok(()), Err)
+    }
+}
+
+/// `loss 0.1234 accuracy 0.9667`: the loss and the headline metric.
+fn brief(m: &Metrics) -> String {
+    let (name, value) = m.main();
+    format!("loss {:.4} {name} {value:.4}", m.loss)
+}

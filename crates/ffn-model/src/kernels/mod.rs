@@ -1,0 +1,15 @@
+//! CPU kernels of this crate on Burn's flex backend, plugged in through Burn's backend-extension
+//! mechanism: exact GELU and SiLU (one multi-threaded SIMD pass each way) and the dense layer's
+//! matrix products (`x·W + b` as one gemm call into a buffer that starts as the bias). Other
+//! backends keep Burn's own operations; [`buffers::on_flex`] decides which tensors the kernels
+//! serve.
+
+mod activation;
+mod backward;
+mod buffers;
+mod dense;
+mod elementwise;
+
+pub(crate) use activation::{gelu_erf, silu};
+pub(crate) use buffers::on_flex;
+pub(crate) use dense::linear_rows;

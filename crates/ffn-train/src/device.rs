@@ -1,0 +1,159 @@
+//! Choosing the compute device at run time: flex or ndarray on the CPU, wgpu on a GPU; and
+//! pinning Burn's default device to the CPU for the few Burn internals that use it.
+
+use std::sync::Once;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// A compute backend, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(strum::Display, strum::EnumString, strum::VariantNames)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
+#[strum(parse_err_ty = TrainError, parse_err_fn = unknown_backend)]
+pub enum Backend {
+    /// Burn's flex CPU backend (pure Rust, SIMD, multi-threaded): the default.
+    #[default]
+    #[strum(to_string = "flex", serialize = "cpu")]
+    Flex,
+    /// Burn's ndarray CPU backend.
+    Ndarray,
+    /// Burn's wgpu backend: Vulkan, Metal or DirectX on a GPU (or a CPU Vulkan driver).
+    #[strum(to_string = "wgpu", serialize = "gpu")]
+    Wgpu,
+    /// wgpu on a real (discrete or integrated) GPU when one is present, flex otherwise.
+    Auto,
+}
+
+/// The error of a backend name that is not one of [`Backend`]'s.
+fn unknown_backend(name: &str) -> TrainError {
+    TrainError::UnknownBackend(name.to_string())
+}
+
+/// A device ready for tensors, with the backend that was actually chosen.
+#[derive(Debug, Clone)]
+pub struct OpenedDevice {
+    /// The device (without autodiff).
+    pub device: Device,
+    /// The backend in use (`Auto` resolved to a concrete one).
+    pub backend: Backend,
+    /// What was picked and why, for the user.
+    pub description: String,
+}
+
+/// Opens `backend`; `adapter` picks the N-th discrete GPU for wgpu (default: wgpu's choice).
+/// A wgpu request on a machine without an adapter is an error naming the backends that work.
+pub fn open_device(backend: Backend, adapter: Option<usize>) -> Result<OpenedDevice, TrainError> {
+    match backend {
+        Backend::Flex => Ok(OpenedDevice {
+            device: Device::flex(),
+            backend,
+            description: "flex (CPU)".into(),
+        }),
+        Backend::Ndarray => Ok(OpenedDevice {
+            device: ndarray_device()?,
+            backend,
+            description: "ndarray (CPU)".into(),
+        }),
+        Backend::Wgpu => {
+            if !cfg!(feature = "wgpu") {
+                return Err(TrainError::NotBuilt("wgpu"));
+            }
+            let kind = adapter.map_or(DeviceKind::DefaultDevice, DeviceKind::DiscreteGpu);
+            let device = wgpu_device(kind.clone()).map_err(|reason| TrainError::NoGpu {
+                requested: format!("wgpu ({kind:?})"),
+                reason,
+            })?;
+            Ok(OpenedDevice {
+                device,
+                backend,
+                description: format!("wgpu ({kind:?})"),
+            })
+        }
+        Backend::Auto => {
+            let gpu = [DeviceKind::DiscreteGpu(0), DeviceKind::IntegratedGpu(0)]
+                .into_iter()
+                .find_map(|kind| wgpu_device(kind.clone()).ok().map(|d| (kind, d)));
+            Ok(match gpu {
+                Some((kind, device)) => OpenedDevice {
+                    device,
+                    backend: Backend::Wgpu,
+                    description: format!("auto: wgpu on a GPU ({kind:?})"),
+                },
+                None => OpenedDevice {
+                    device: Device::flex(),
+                    backend: Backend::Flex,
+                    description: "auto: no GPU adapter found, flex (CPU)".into(),
+                },
+            })
+        }
+    }
+}
+
+/// The ndarray device, when this build has the backend (deprecated in Burn 0.22, still
+/// supported here).
+#[allow(deprecated)]
+fn ndarray_device() -> Result<Device, TrainError> {
+    #[cfg(feature = "ndarray")]
+    return Ok(Device::ndarray());
+    #[cfg(not(feature = "ndarray"))]
+    Err(TrainError::NotBuilt("ndarray"))
+}
+
+/// Without the `wgpu` feature there is no adapter to open.
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device(_kind: DeviceKind) -> Result<Device, String> {
+    Err("this build has no wgpu backend".into())
+}
+
+/// Initialises wgpu for `kind` once per process (wgpu refuses a second initialisation of the same
+/// selector) and hands out the same device, or the same failure, afterwards.
+#[cfg(feature = "wgpu")]
+fn wgpu_device(kind: DeviceKind) -> Result<Device, String> {
+    use std::sync::{Mutex, OnceLock};
+
+    use burn::tensor::wgpu::WgpuInitError;
+    type Opened = Vec<(String, Result<Device, String>)>;
+    static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
+    let key = format!("{kind:?}");
+    let mut opened = OPENED
+        .get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, result)) = opened.iter().find(|(k, _)| *k == key) {
+        return result.clone();
+    }
+    let result = match Device::wgpu_options().device_kind(kind.clone()).init() {
+        Ok(device) => Ok(device),
+        // Something already created this device's runtime lazily (a tensor on
+        // `Device::wgpu(kind)`): that runtime serves the lazy handle.
+        Err(WgpuInitError::Registration { .. }) => Ok(Device::wgpu(kind)),
+        Err(error) => Err(error.to_string()),
+    };
+    opened.push((key, result.clone()));
+    result
+}
+
+/// Makes Burn's default device the flex CPU device for this process, unless `BURN_DEVICE`
+/// already names one. Burn materialises loaded optimiser state on its default device (moving
+/// it to the parameters' device at the next step), and that default is wgpu whenever wgpu is
+/// compiled in: on a machine without a wgpu adapter, [`crate::resume`] would fail without this.
+/// Later calls do nothing.
+///
+/// # Safety
+///
+/// It sets an environment variable: no other thread may read or write the environment while
+/// it runs. Call it at the start of `main`, before any thread is spawned.
+#[allow(unsafe_code)]
+pub unsafe fn pin_default_device() {
+    static PIN: Once = Once::new();
+    PIN.call_once(|| {
+        if std::env::var_os("BURN_DEVICE").is_none() {
+            // SAFETY: the caller guarantees that no other thread touches the environment.
+            unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+        }
+    });
+}

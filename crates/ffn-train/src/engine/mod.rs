@@ -1,0 +1,242 @@
+//! The training engine every kind of run shares: rounds (epochs) of seeded batches, optimiser
+//! steps with a schedule, global-norm clipping, gradient accumulation and learning-rate groups,
+//! a divergence check, evaluation after every round, early stopping, atomic checkpoints and
+//! exact resume. What is trained on, and how it is scored, comes from an [`Objective`].
+
+mod checkpoint;
+mod early_stopping;
+mod progress;
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use burn::module::{Module, ParamId};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+pub(crate) use checkpoint::{CheckpointState, load_optimizer};
+pub use progress::{EpochRecord, Progress};
+
+use crate::params::take_grads;
+use crate::{EarlyStoppingConfig, Metrics, OpenedDevice, RunDir, TrainError, clip_global_norm};
+
+/// What a kind of run brings to the engine: its batches, its loss and its evaluation.
+pub(crate) trait Objective {
+    /// The module that trains.
+    type Model: Module;
+    /// One batch, on the autodiff device.
+    type Batch;
+
+    /// Batches per round.
+    fn batches_per_round(&self) -> usize;
+
+    /// The batches of round `round` (0-based), in order, on `device`.
+    fn batches<'s>(
+        &'s self,
+        round: usize,
+        device: &'s Device,
+    ) -> impl Iterator<Item = Self::Batch> + 's;
+
+    /// The loss of `model` on `batch`, on the autodiff graph.
+    fn loss(&self, model: &Self::Model, batch: Self::Batch) -> Result<Tensor<1>, TrainError>;
+
+    /// Metrics of a snapshot of the model after a round: on the training data and, when there
+    /// is some, the validation data.
+    fn evaluate(&self, model: &Self::Model) -> Result<(Metrics, Option<Metrics>), TrainError>;
+}
+
+/// Parameters stepped at `factor` times the scheduled learning rate (a fine-tuned head).
+#[derive(Debug, Clone)]
+pub(crate) struct LrGroup {
+    /// The parameters of the group.
+    pub params: HashSet<ParamId>,
+    /// Their rate over the base rate.
+    pub factor: f64,
+}
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub(crate) struct LoopSettings {
+    /// Rounds (epochs) in all.
+    pub rounds: usize,
+    /// Batches whose gradients are averaged into each optimiser step.
+    pub grad_accumulation: usize,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip_norm: Option<f64>,
+    /// Early stopping on the validation loss (the training loss without validation data).
+    pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Seed of the run: each round's dropout masks derive from it.
+    pub seed: u64,
+    /// Learning-rate groups; parameters in none of them follow the schedule.
+    pub groups: Vec<LrGroup>,
+}
+
+/// A run in progress: where it is written, where it computes, how it loops.
+pub(crate) struct Engine<'a, O: Objective> {
+    pub objective: O,
+    pub settings: LoopSettings,
+    pub run: &'a RunDir,
+    pub device: &'a OpenedDevice,
+}
+
+/// The end of the loop: the kept model (the best round's when early stopping restores it) and
+/// the final state.
+pub(crate) struct Finished<M> {
+    pub model: M,
+    pub state: CheckpointState,
+    /// Whether `model` holds the best round's weights rather than the last's.
+    pub restored: bool,
+}
+
+/// Seed of round `round`'s dropout masks, so a resumed run draws the same masks.
+fn round_seed(seed: u64, round: usize) -> u64 {
+    ffn_data::SplitMix64::for_stream(seed, round as u64 + 1).next_u64()
+}
+
+impl<O: Objective> Engine<'_, O> {
+    /// Runs the rounds from `state` on: `model` and `optimizer` as after round `state.epoch`.
+    pub fn run(
+        &self,
+        mut model: O::Model,
+        mut optimizer: ModuleOptimizer,
+        mut state: CheckpointState,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Finished<O::Model>, TrainError> {
+        let settings = &self.settings;
+        let autodiff = self.device.device.clone().autodiff();
+        let batches = self.objective.batches_per_round();
+        let mut stop = progress(Progress::Start {
+            epochs: settings.rounds,
+            first_epoch: state.epoch,
+            batches,
+            device: &self.device.description,
+        })
+        .is_break();
+        while state.epoch < settings.rounds && !state.stopped_early {
+            let round = state.epoch;
+            let started = Instant::now();
+            self.device.device.seed(round_seed(settings.seed, round));
+            let (next, lr, mean_loss) =
+                self.train_round(model, &mut optimizer, &mut state, &autodiff, &mut |batch| {
+                    stop |= progress(Progress::Batch {
+                        epoch: round,
+                        batch,
+                    })
+                    .is_break();
+                })?;
+            model = next;
+            if !mean_loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch: round + 1,
+                    loss: mean_loss,
+                    last_good: state.epoch,
+                });
+            }
+            let snapshot = model.valid();
+            let (train, valid) = self.objective.evaluate(&snapshot)?;
+            let monitored = valid.as_ref().unwrap_or(&train).loss;
+            state.schedule.end_epoch(monitored);
+            state.epoch += 1;
+            early_stopping::update(
+                settings.early_stopping.as_ref(),
+                &mut state,
+                monitored,
+                &snapshot,
+                self.run,
+            )?;
+            let record = EpochRecord {
+                epoch: state.epoch,
+                lr,
+                train,
+                valid,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            state.train_seconds += record.seconds;
+            state.history.push(record);
+            checkpoint::save(self.run, &model, &optimizer, &state)?;
+            if let Some(record) = state.history.last() {
+                stop |= progress(Progress::Epoch(record)).is_break();
+            }
+            if stop && state.epoch < settings.rounds && !state.stopped_early {
+                return Err(TrainError::Interrupted {
+                    epoch: state.epoch,
+                    run_dir: self.run.root().to_path_buf(),
+                });
+            }
+        }
+        let restored = early_stopping::restores(settings.early_stopping.as_ref(), &state);
+        let model = if restored {
+            ffn_model::load_module(model, &self.run.best_model())?
+        } else {
+            model
+        };
+        Ok(Finished {
+            model,
+            state,
+            restored,
+        })
+    }
+
+    /// One round of optimiser steps; returns the model, the rate of the round's last step and
+    /// the mean training loss over its batches.
+    fn train_round(
+        &self,
+        mut model: O::Model,
+        optimizer: &mut ModuleOptimizer,
+        state: &mut CheckpointState,
+        autodiff: &Device,
+        on_batch: &mut dyn FnMut(usize),
+    ) -> Result<(O::Model, f64, f64), TrainError> {
+        let settings = &self.settings;
+        let round = state.epoch;
+        let batches = self.objective.batches_per_round();
+        let k = settings.grad_accumulation;
+        let mut loss_sum: Option<Tensor<1>> = None;
+        let mut accumulator = GradientsAccumulator::<O::Model>::new();
+        let mut lr = state.schedule.lr(state.step, round);
+        for (index, batch) in self.objective.batches(round, autodiff).enumerate() {
+            let loss = self.objective.loss(&model, batch)?;
+            let detached = loss.clone().inner();
+            loss_sum = Some(loss_sum.map_or(detached.clone(), |sum| sum + detached));
+            // Each batch's share of its accumulation group, so a group's gradient is the mean over
+            // its batches (the last group of a round may be shorter).
+            let group = k.min(batches - index / k * k);
+            let grads = GradientsParams::from_grads((loss / group as f64).backward(), &model);
+            accumulator.accumulate(&model, grads);
+            if (index + 1) % k == 0 || index + 1 == batches {
+                let mut grads = accumulator.grads();
+                if let Some(max_norm) = settings.grad_clip_norm {
+                    clip_global_norm(&model, &mut grads, max_norm);
+                }
+                lr = state.schedule.lr(state.step, round);
+                model = self.step(optimizer, lr, model, grads);
+                state.step += 1;
+            }
+            on_batch(index);
+        }
+        let mean = loss_sum.map_or(0.0, |s| f64::from(s.into_scalar::<f32>()) / batches as f64);
+        Ok((model, lr, mean))
+    }
+
+    /// One optimiser step: the parameters of each learning-rate group at its multiple of `lr`,
+    /// the rest at `lr`.
+    fn step(
+        &self,
+        optimizer: &mut ModuleOptimizer,
+        lr: f64,
+        model: O::Model,
+        mut grads: GradientsParams,
+    ) -> O::Model {
+        let grouped: Vec<(f64, GradientsParams)> = self
+            .settings
+            .groups
+            .iter()
+            .map(|group| (group.factor, take_grads(&model, &mut grads, &group.params)))
+            .collect();
+        let model = optimizer.step(lr, model, grads);
+        grouped.into_iter().fold(model, |model, (factor, grads)| {
+            optimizer.step(lr * factor, model, grads)
+        })
+    }
+}

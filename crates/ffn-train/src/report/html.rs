@@ -1,0 +1,304 @@
+//! Run reports as HTML: `report.html` per run (its description, final metrics, inline SVG plots
+//! and config; no network), and comparisons that overlay several runs.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::plot::{Panel, Series, confusion_svg, panels_svg, run_panels};
+use crate::run::metrics_log;
+use crate::{
+    Artifact, EpochRecord, METRIC_COLUMNS, Metrics, RunDescription, RunDir, SavedRun, Summary,
+    TrainError,
+};
+
+/// Width in pixels of the curve plots.
+const WIDTH: u32 = 900;
+
+/// The files a run report wrote.
+#[derive(Debug, Clone)]
+pub struct ReportFiles {
+    /// `curves.svg`.
+    pub curves: PathBuf,
+    /// `confusion.svg`, for classification runs whose summary holds a test confusion matrix.
+    pub confusion: Option<PathBuf>,
+    /// `report.html`, when asked for.
+    pub html: Option<PathBuf>,
+}
+
+/// Writes `curves.svg` and (classification with a test split) `confusion.svg` into the run.
+pub fn write_plots(
+    run: &RunDir,
+    history: &[EpochRecord],
+    summary: Option<&Summary>,
+    labels: Option<&[String]>,
+) -> Result<(String, Option<String>), TrainError> {
+    let name = run_name(run.root());
+    let curves = panels_svg(&format!("run {name}"), &run_panels(history), WIDTH)?;
+    run.write(&run.curves(), curves.as_bytes())?;
+    let confusion = match (summary.and_then(|s| s.test_confusion.as_ref()), labels) {
+        (Some(matrix), Some(labels)) => {
+            let svg = confusion_svg(&format!("test split of {name}"), matrix, labels)?;
+            run.write(&run.confusion(), svg.as_bytes())?;
+            Some(svg)
+        }
+        _ => None,
+    };
+    Ok((curves, confusion))
+}
+
+/// Regenerates the plots of the run in `dir` and writes its `report.html`.
+pub fn write_run_report(dir: &Path) -> Result<ReportFiles, TrainError> {
+    let artifact = Artifact::open(dir)?;
+    let description = RunDescription::of(&artifact, None);
+    let saved = artifact.into_trained("report on")?;
+    let run = &saved.run;
+    let history = metrics_log::read(run)?;
+    let labels = saved
+        .preprocessor
+        .labels
+        .as_ref()
+        .map(|l| l.classes().to_vec());
+    let (curves, confusion) =
+        write_plots(run, &history, saved.summary.as_ref(), labels.as_deref())?;
+    let html = run_html(
+        &saved,
+        &description,
+        &history,
+        &curves,
+        confusion.as_deref(),
+    );
+    let html_path = run.report();
+    run.write(&html_path, html.as_bytes())?;
+    Ok(ReportFiles {
+        curves: run.curves(),
+        confusion: confusion.map(|_| run.confusion()),
+        html: Some(html_path),
+    })
+}
+
+/// Overlays the curves of `runs` (validation curves, or training curves for runs without a
+/// validation split) in `out/compare.svg` and writes `out/report.html` with a table of the runs.
+pub fn write_comparison(runs: &[PathBuf], out: &Path) -> Result<PathBuf, TrainError> {
+    if runs.len() < 2 {
+        return Err(TrainError::InvalidConfig(
+            "--compare needs at least two run directories".into(),
+        ));
+    }
+    let mut loaded = Vec::new();
+    for dir in runs {
+        let saved = Artifact::open(dir)?.into_trained("compare")?;
+        let history = metrics_log::read(&saved.run)?;
+        loaded.push((saved, history));
+    }
+    let names = distinct_names(runs);
+    let mut panels = [
+        ("loss", "loss"),
+        ("main metric", "metric"),
+        ("learning rate", "lr"),
+    ]
+    .map(|(title, y)| Panel {
+        title: title.into(),
+        y_desc: y.into(),
+        series: Vec::new(),
+    });
+    for ((_, history), name) in loaded.iter().zip(&names) {
+        let valid = history.iter().any(|r| r.valid.is_some());
+        let split = if valid { "valid" } else { "train" };
+        let metrics = |r: &EpochRecord| {
+            if valid {
+                r.valid.clone()
+            } else {
+                Some(r.train.clone())
+            }
+        };
+        let series = |pick: &dyn Fn(&EpochRecord) -> Option<f64>, suffix: &str| Series {
+            name: format!("{name}{suffix}"),
+            points: history
+                .iter()
+                .filter_map(|r| pick(r).map(|v| (r.epoch as f64, v)))
+                .filter(|(_, v)| v.is_finite())
+                .collect(),
+        };
+        let metric_name = history.first().map_or("loss", |r| r.train.main().0);
+        panels[0].series.push(series(
+            &|r| metrics(r).map(|m| m.loss),
+            &format!(" ({split})"),
+        ));
+        panels[1].series.push(series(
+            &|r| metrics(r).map(|m| m.main().1),
+            &format!(" ({split} {metric_name})"),
+        ));
+        panels[2].series.push(series(&|r| Some(r.lr), ""));
+    }
+    let svg = panels_svg("comparison", &panels, WIDTH)?;
+    let out_run = RunDir::new(out);
+    std::fs::create_dir_all(out).map_err(|e| TrainError::Run {
+        path: out.to_path_buf(),
+        reason: format!("cannot create the report directory: {e}"),
+    })?;
+    out_run.write(&out.join("compare.svg"), svg.as_bytes())?;
+
+    let mut body = String::from("<h1>Comparison</h1>\n<table>\n<tr><th>run</th><th>dataset</th>");
+    body.push_str("<th>backend</th><th>parameters</th><th>trainable</th><th>epochs</th>");
+    body.push_str("<th>seconds</th><th>test loss</th><th>test metric</th></tr>\n");
+    for ((saved, _), name) in loaded.iter().zip(&names) {
+        let s = saved.summary.as_ref();
+        let cell = |v: Option<String>| v.unwrap_or_else(|| "–".into());
+        let test = s.and_then(|s| s.test.as_ref());
+        let _ = writeln!(
+            body,
+            "<tr><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&saved.run.root().display().to_string()),
+            escape(name),
+            escape(&saved.config.dataset.display().to_string()),
+            cell(s.map(|s| escape(&s.backend))),
+            cell(s.map(|s| s.params.to_string())),
+            cell(s.map(|s| s.trainable_params.to_string())),
+            cell(s.map(|s| s.epochs_run.to_string())),
+            cell(s.map(|s| format!("{:.1}", s.train_seconds))),
+            cell(test.map(|m| format!("{:.4}", m.loss))),
+            cell(test.map(|m| {
+                let (n, v) = m.main();
+                format!("{n} {v:.4}")
+            })),
+        );
+    }
+    body.push_str("</table>\n<h2>Curves</h2>\n");
+    body.push_str(&svg);
+    let html_path = out.join("report.html");
+    out_run.write(&html_path, page("ffn comparison", &body).as_bytes())?;
+    Ok(html_path)
+}
+
+fn run_html(
+    saved: &SavedRun,
+    description: &RunDescription,
+    history: &[EpochRecord],
+    curves: &str,
+    confusion: Option<&str>,
+) -> String {
+    let name = run_name(saved.run.root());
+    let mut body = format!("<h1>Run {}</h1>\n<table>\n", escape(&name));
+    for (key, value) in &description.rows {
+        let _ = writeln!(
+            body,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(key),
+            escape(value)
+        );
+    }
+    if saved.summary.is_none() {
+        let _ = writeln!(
+            body,
+            "<tr><th>status</th><td>not finished: {} epochs checkpointed</td></tr>",
+            history.len()
+        );
+    }
+    body.push_str("</table>\n");
+    if let Some(s) = &saved.summary {
+        body.push_str("<h2>Final metrics</h2>\n");
+        body.push_str(&metrics_table(&[
+            ("train", Some(&s.train)),
+            ("valid", s.valid.as_ref()),
+            ("test", s.test.as_ref()),
+        ]));
+    }
+    body.push_str("<h2>Training curves</h2>\n");
+    body.push_str(curves);
+    if let Some(svg) = confusion {
+        body.push_str("\n<h2>Confusion matrix (test split)</h2>\n");
+        body.push_str(svg);
+    }
+    let config_json = serde_json::to_string_pretty(&saved.config).unwrap_or_default();
+    let _ = write!(
+        body,
+        "\n<details><summary>config.json</summary><pre>{}</pre></details>\n",
+        escape(&config_json)
+    );
+    if let Some(s) = &saved.summary {
+        let json = serde_json::to_string(s)
+            .unwrap_or_default()
+            .replace("</", "<\\/");
+        let _ = writeln!(
+            body,
+            "<script type=\"application/json\" id=\"summary\">{json}</script>"
+        );
+    }
+    page(&format!("ffn run {name}"), &body)
+}
+
+/// A table of the metrics of each split (columns only for values some split has).
+fn metrics_table(splits: &[(&str, Option<&Metrics>)]) -> String {
+    let present: Vec<_> = METRIC_COLUMNS
+        .iter()
+        .filter(|column| splits.iter().any(|(_, m)| m.and_then(column.get).is_some()))
+        .collect();
+    let mut table = String::from("<table class=\"metrics\">\n<tr><th>split</th>");
+    for column in &present {
+        let _ = write!(table, "<th>{}</th>", column.label);
+    }
+    table.push_str("</tr>\n");
+    for (split, metrics) in splits {
+        let Some(m) = metrics else { continue };
+        let _ = write!(table, "<tr><th>{split}</th>");
+        for column in &present {
+            let _ = write!(
+                table,
+                "<td>{}</td>",
+                (column.get)(m).map_or("–".into(), |v| format!("{v:.4}"))
+            );
+        }
+        table.push_str("</tr>\n");
+    }
+    table.push_str("</table>\n");
+    table
+}
+
+/// A complete HTML page with the report's style sheet.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n\
+         <style>\nbody {{ font-family: sans-serif; margin: 2em auto; max-width: 960px; color: #222; }}\n\
+         table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}\n\
+         th, td {{ border: 1px solid #ccc; padding: 0.3em 0.7em; text-align: left; }}\n\
+         table.metrics td {{ text-align: right; font-variant-numeric: tabular-nums; }}\n\
+         th {{ background: #f4f4f4; }}\nsvg {{ max-width: 100%; height: auto; }}\n\
+         pre {{ background: #f8f8f8; padding: 1em; overflow-x: auto; }}\n</style>\n</head>\n\
+         <body>\n{}\n</body>\n</html>\n",
+        escape(title),
+        body
+    )
+}
+
+/// The last component of a run's path, as runs are named in plots.
+fn run_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Names for the legend: the last path component, or the whole path where two runs share it.
+fn distinct_names(runs: &[PathBuf]) -> Vec<String> {
+    let short: Vec<String> = runs.iter().map(|r| run_name(r)).collect();
+    short
+        .iter()
+        .zip(runs)
+        .map(|(name, path)| {
+            if short.iter().filter(|n| *n == name).count() > 1 {
+                path.display().to_string()
+            } else {
+                name.clone()
+            }
+        })
+        .collect()
+}
+
+/// Escapes text for HTML content and attributes.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,170 @@
+//! The files of a run directory, each written atomically (temporary file + rename).
+//!
+//! ```text
+//! RUN/config.json          the fully resolved TrainConfig
+//! RUN/preprocessor.json    feature order, standardisation, label map
+//! RUN/split.json           row indices of train/valid/test
+//! RUN/model.bpk            final weights (Burn record)
+//! RUN/metrics.csv          one line per epoch
+//! RUN/metrics.jsonl        one JSON object per epoch
+//! RUN/summary.json         final metrics and timings (and the test confusion matrix)
+//! RUN/curves.svg           loss, main metric and learning rate per epoch
+//! RUN/confusion.svg        classification: confusion matrix of the test split
+//! RUN/report.html          written by `ffn report`: summary, metrics and plots in one page
+//! RUN/adapter.bpk          fine-tuning only: the trained parameters (LoRA factors, new head)
+//! RUN/adapter.json         fine-tuning only: what adapter.bpk holds and which base it fits
+//! RUN/block.json           imported blocks only: source checkpoint, layout, block config
+//! RUN/checkpoint/state.json         last completed epoch: counters, schedule, history
+//! RUN/checkpoint/model-EPOCH.bpk    weights at that epoch
+//! RUN/checkpoint/optimizer-EPOCH.bpk optimiser state at that epoch
+//! RUN/checkpoint/best-model.bpk     weights of the best epoch so far (early stopping)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::TrainError;
+
+/// Path methods for files at fixed places inside the run directory.
+macro_rules! run_files {
+    ($($(#[$doc:meta])* $name:ident: $file:literal,)*) => {$(
+        $(#[$doc])*
+        pub fn $name(&self) -> PathBuf {
+            self.root.join($file)
+        }
+    )*};
+}
+
+/// Paths inside one run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root` (not created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Creates the directory and its `checkpoint/` folder.
+    pub fn create(&self) -> Result<(), TrainError> {
+        std::fs::create_dir_all(self.checkpoint_dir()).map_err(|e| self.error(&self.root, e))
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    run_files! {
+        /// `config.json`, the fully resolved configuration.
+        config: "config.json",
+        /// `preprocessor.json`.
+        preprocessor: "preprocessor.json",
+        /// `split.json`.
+        split: "split.json",
+        /// `model.bpk`, the final weights.
+        model: "model.bpk",
+        /// `metrics.csv`.
+        metrics_csv: "metrics.csv",
+        /// `metrics.jsonl`.
+        metrics_jsonl: "metrics.jsonl",
+        /// `summary.json`.
+        summary: "summary.json",
+        /// `curves.svg`.
+        curves: "curves.svg",
+        /// `confusion.svg`.
+        confusion: "confusion.svg",
+        /// `report.html`.
+        report: "report.html",
+        /// `adapter.bpk`, the parameters a fine-tuning run trained.
+        adapter: "adapter.bpk",
+        /// `adapter.json`.
+        adapter_info: "adapter.json",
+        /// `block.json`, present in directories of imported blocks.
+        block: "block.json",
+        /// `checkpoint/`.
+        checkpoint_dir: "checkpoint",
+        /// `checkpoint/state.json`.
+        state: "checkpoint/state.json",
+        /// `checkpoint/base-fingerprint`: the fingerprint of a fine-tuning run's pretrained weights.
+        base_fingerprint: "checkpoint/base-fingerprint",
+        /// `checkpoint/best-model.bpk`.
+        best_model: "checkpoint/best-model.bpk",
+    }
+
+    /// `checkpoint/model-EPOCH.bpk`.
+    pub fn checkpoint_model(&self, epoch: usize) -> PathBuf {
+        self.checkpoint_dir().join(format!("model-{epoch:05}.bpk"))
+    }
+    /// `checkpoint/optimizer-EPOCH.bpk`.
+    pub fn checkpoint_optimizer(&self, epoch: usize) -> PathBuf {
+        self.checkpoint_dir()
+            .join(format!("optimizer-{epoch:05}.bpk"))
+    }
+
+    /// Writes `value` as pretty JSON to `path`, atomically.
+    pub fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), TrainError> {
+        let mut text = serde_json::to_string_pretty(value).map_err(|e| TrainError::Run {
+            path: path.to_path_buf(),
+            reason: format!("cannot serialise: {e}"),
+        })?;
+        text.push('\n');
+        self.write(path, text.as_bytes())
+    }
+
+    /// Writes bytes to `path`, atomically.
+    pub fn write(&self, path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+        ffn_model::write_atomically(path, bytes).map_err(|e| self.error(path, e))
+    }
+
+    /// Reads a JSON file of the run, saying which file is missing or corrupt.
+    pub fn read_json<T: DeserializeOwned>(&self, path: &Path) -> Result<T, TrainError> {
+        parse_json_file(
+            path,
+            |e| {
+                format!(
+                    "cannot read ({e}); is {} a run directory written by `ffn train`?",
+                    self.root.display()
+                )
+            },
+            |e| format!("corrupt file: {e}"),
+        )
+    }
+
+    fn error(&self, path: &Path, e: std::io::Error) -> TrainError {
+        TrainError::Run {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Reads a JSON file given by the user (`what` names it in errors, e.g. "config").
+pub(crate) fn read_json_file<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, TrainError> {
+    parse_json_file(
+        path,
+        |e| format!("cannot read {what}: {e}"),
+        |e| format!("invalid {what} JSON: {e}"),
+    )
+}
+
+/// Reads and parses the JSON file `path`, with the given reasons for each failure.
+fn parse_json_file<T: DeserializeOwned>(
+    path: &Path,
+    unreadable: impl FnOnce(std::io::Error) -> String,
+    invalid: impl FnOnce(serde_json::Error) -> String,
+) -> Result<T, TrainError> {
+    let fail = |reason| TrainError::Run {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(unreadable(e)))?;
+    serde_json::from_str(&text).map_err(|e| fail(invalid(e)))
+}

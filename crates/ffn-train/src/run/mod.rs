@@ -1,0 +1,16 @@
+//! Run directories as a concept: the files of one ([`RunDir`]), what one holds ([`Artifact`]:
+//! a trained run or an imported block), how it is described, and its metrics logs.
+
+mod artifact;
+mod block;
+mod describe;
+mod dir;
+pub(crate) mod metrics_log;
+mod saved;
+
+pub use artifact::Artifact;
+pub use block::{BlockInfo, ImportedBlock};
+pub use describe::RunDescription;
+pub use dir::RunDir;
+pub(crate) use dir::read_json_file;
+pub use saved::{SavedRun, SplitChoice};
