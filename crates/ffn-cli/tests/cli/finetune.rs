@@ -139,6 +139,14 @@ fn imported_block_predicts_vectors_and_fine_tunes_with_a_frozen_body() {
         info.contains("block:") && info.contains("0=block.norm"),
         "{info}"
     );
+    assert_fails_with(
+        &ffn(
+            &["export", "--run", "tuned", "--out", "t.safetensors"],
+            dir.path(),
+        ),
+        "cannot be exported as a torch.nn.Sequential",
+    );
+    assert!(!dir.path().join("t.safetensors").exists());
 
     assert_fails_with(
         &ffn(
@@ -206,6 +214,48 @@ fn finetuned_run_works_with_eval_predict_and_info() {
     let info = ffn_ok(&["info", "--run", "tuned"], dir.path());
     assert!(info.contains("LoRA rank 2 alpha 4"), "{info}");
     assert!(dir.path().join("tuned/adapter.bpk").exists());
+
+    // The run's own config.json, given back without flags, trains exactly the same parameters:
+    // the file's LoRA section is kept, not replaced by the flags' defaults.
+    let config = dir.path().join("tuned/config.json");
+    let stdout = ffn_ok(
+        &[
+            "finetune",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            "again",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let again: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(again["trainable_params"], last["trainable_params"]);
+    assert_eq!(
+        again["test"], last["test"],
+        "same file, same seed, same run"
+    );
+    // A flag given with the file overrides only its field: rank 4 on the same target.
+    let stdout = ffn_ok(
+        &[
+            "finetune",
+            "--config",
+            config.to_str().unwrap(),
+            "--lora-rank",
+            "4",
+            "--out",
+            "rank4",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let rank4: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(rank4["trainable_params"], 4 * (4 + 128));
+    // `ffn train` does not silently fine-tune: the file says to use `ffn finetune`.
+    assert_fails_with(
+        &ffn(&["train", "--config", config.to_str().unwrap()], dir.path()),
+        "ffn finetune --config",
+    );
 
     assert_fails_with(
         &ffn(
