@@ -19,13 +19,32 @@ pub fn line(text: impl std::fmt::Display) -> Result<()> {
     }
 }
 
+/// Writes `text` without ending the line, and shows it at once (streamed output).
+pub fn line_part(text: impl std::fmt::Display) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match write!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
 /// Writes `value` as one line of JSON.
 pub fn json(value: &serde_json::Value) -> Result<()> {
     line(value)
 }
 
-/// Shows training progress: a bar on a terminal, one line per epoch otherwise.
+/// What training progress counts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Epochs of a tabular run.
+    Epochs,
+    /// Optimiser steps of a language model, reported at each evaluation.
+    Steps,
+}
+
+/// Shows training progress: a bar on a terminal, one line per epoch (or evaluation) otherwise.
 pub struct ProgressPrinter {
+    unit: Unit,
     bar: Option<ProgressBar>,
     batches: usize,
     /// The first write error, reported when training ends.
@@ -33,8 +52,9 @@ pub struct ProgressPrinter {
 }
 
 impl ProgressPrinter {
-    pub fn new() -> Self {
+    pub fn new(unit: Unit) -> Self {
         Self {
+            unit,
             bar: None,
             batches: 1,
             failed: None,
@@ -57,10 +77,16 @@ impl ProgressPrinter {
                 batches,
                 device,
             } => {
-                line(format!(
-                    "training on {device}: epochs {}..{epochs}, {batches} batches each",
-                    first_epoch + 1
-                ))?;
+                line(match self.unit {
+                    Unit::Epochs => format!(
+                        "training on {device}: epochs {}..{epochs}, {batches} batches each",
+                        first_epoch + 1
+                    ),
+                    Unit::Steps => format!(
+                        "training on {device}: {} evaluations of {batches} steps left",
+                        epochs - first_epoch
+                    ),
+                })?;
                 self.batches = batches;
                 if std::io::stdout().is_terminal() {
                     let bar = ProgressBar::new((epochs * batches) as u64);
@@ -89,9 +115,10 @@ impl ProgressPrinter {
                     record.valid.as_ref().map_or("-".into(), brief),
                     record.seconds
                 );
-                match &self.bar {
-                    Some(bar) => bar.set_message(text),
-                    None => line(format!("epoch {:>4}  {text}", record.epoch))?,
+                match (&self.bar, self.unit) {
+                    (Some(bar), _) => bar.set_message(text),
+                    (None, Unit::Epochs) => line(format!("epoch {:>4}  {text}", record.epoch))?,
+                    (None, Unit::Steps) => line(format!("step {:>6}  {text}", record.step))?,
                 }
             }
         }

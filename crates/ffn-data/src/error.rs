@@ -173,4 +173,37 @@ pub enum DataError {
     /// A batch size of zero.
     #[error("batch size must be at least 1")]
     ZeroBatchSize,
+    /// A text that is not UTF-8, where the tokenizer needs characters.
+    #[error(
+        "{path} is not UTF-8 text: the byte at offset {offset} does not decode; convert it to \
+         UTF-8, or use --tokenizer byte"
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the first byte that does not decode.
+        offset: usize,
+    },
+    /// A text with nothing but white space.
+    #[error("{path} holds no text (it is empty or white space only)")]
+    EmptyText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Too few tokens for one window of the model's context.
+    #[error(
+        "{what} has {tokens} tokens, too few for one window of {needed} (the block and the \
+         token after it): give a longer text or a smaller --block"
+    )]
+    TextTooShort {
+        /// Which tokens (e.g. "the validation part").
+        what: String,
+        /// Tokens there are.
+        tokens: usize,
+        /// Tokens one window needs.
+        needed: usize,
+    },
+    /// A tokenizer that cannot be built, used or read back.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
 }

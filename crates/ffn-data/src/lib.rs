@@ -1,6 +1,7 @@
-//! Tabular data for ffn: CSV loading with precise errors, seeded stratified splits, per-feature
+//! Data for ffn. Tabular: CSV loading with precise errors, seeded stratified splits, per-feature
 //! standardisation and label maps that are saved with a run, and batching into tensors on any
-//! Burn device.
+//! Burn device. Text: tokenizers (characters, bytes, byte-level BPE) saved with a run, splits by
+//! position and seeded random windows of tokens.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -14,6 +15,8 @@ mod rng;
 mod split;
 mod standardize;
 mod task;
+mod text;
+mod tokenizer;
 
 pub use batch::{Batch, BatchTargets, DataLoader, ExampleTargets, Examples};
 pub use csv_table::CsvTable;
@@ -24,3 +27,5 @@ pub use rng::SplitMix64;
 pub use split::{Split, SplitConfig};
 pub use standardize::Standardizer;
 pub use task::{LabelMap, Task};
+pub use text::{Text, TokenBatch, TokenSplit, Windows};
+pub use tokenizer::{Encoded, Tokenizer, TokenizerKind};

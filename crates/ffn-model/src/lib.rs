@@ -4,6 +4,9 @@
 //! - [`FeedForward`]: the dense layer `act(x·W + b)`.
 //! - [`Mlp`]: a stack of dense layers with an un-activated output layer.
 //! - [`TransformerFfn`]: the position-wise block of Transformers, standard or gated.
+//! - [`CausalLm`]: a decoder-only language model whose blocks are causal self-attention
+//!   ([`CausalSelfAttention`]: grouped-query heads, rotary positions, key/value cache) and a
+//!   [`TransformerFfn`] of any variant.
 //!
 //! Dense layers carry optional LoRA adapters ([`LoraConfig`], [`FeedForward::with_lora`]), and
 //! every container of them lists, adapts and merges them by path ([`DenseLayers`]).
@@ -16,6 +19,8 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod attention;
+mod decoder;
 mod dense_layers;
 mod error;
 mod feed_forward;
@@ -29,6 +34,8 @@ mod transformer_ffn;
 mod validate;
 
 pub use activation::{Activation, DEFAULT_ELU_ALPHA, DEFAULT_LEAKY_SLOPE};
+pub use attention::{AttentionConfig, CausalSelfAttention, LayerCache, RopeConfig};
+pub use decoder::{CausalLm, CausalLmConfig, DecoderBlock, FfnKind, KvCache, Positions};
 pub use dense_layers::{DenseLayers, DenseMap, map_dense_at};
 pub use error::ModelError;
 pub use feed_forward::{FeedForward, FeedForwardConfig, pytorch_linear_init};

@@ -26,11 +26,24 @@ pub enum Norm {
 }
 
 impl Norm {
-    /// Builds a norm of `kind` over `d_model` features with `epsilon` added to the variance.
+    /// Builds a norm of `kind` over `d_model` features with `epsilon` added to the variance
+    /// (a LayerNorm with its shift `beta`).
     pub fn new(
         kind: NormKind,
         d_model: usize,
         epsilon: f64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        Self::with_bias(kind, d_model, epsilon, true, device)
+    }
+
+    /// [`Norm::new`], choosing whether a LayerNorm has its shift `beta` (GPT-style language
+    /// models often drop it); an RMSNorm never has one.
+    pub fn with_bias(
+        kind: NormKind,
+        d_model: usize,
+        epsilon: f64,
+        bias: bool,
         device: &Device,
     ) -> Result<Self, ModelError> {
         check_epsilon(epsilon)?;
@@ -38,6 +51,7 @@ impl Norm {
             NormKind::LayerNorm => Norm::Layer(
                 LayerNormConfig::new(d_model)
                     .with_epsilon(epsilon)
+                    .with_bias(bias)
                     .init(device),
             ),
             NormKind::RmsNorm => Norm::Rms(

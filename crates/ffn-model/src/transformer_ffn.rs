@@ -62,9 +62,16 @@ pub struct TransformerFfnConfig {
     /// Epsilon of the normalisation.
     #[config(default = 1e-5)]
     pub norm_epsilon: f64,
+    /// Whether a LayerNorm adds its shift `beta`.
+    #[config(default = true)]
+    pub norm_bias: bool,
     /// Initialisation of the projections; defaults to PyTorch's `nn.Linear` scheme.
     #[config(default = "crate::pytorch_linear_init()")]
     pub initializer: Initializer,
+    /// Initialisation of the `down` projection, when it differs (GPT-2 scales the projections
+    /// back into the residual stream with depth).
+    #[config(default = "None")]
+    pub output_initializer: Option<Initializer>,
 }
 
 impl TransformerFfnConfig {
@@ -119,27 +126,32 @@ impl TransformerFfnConfig {
     pub fn init(&self, device: &Device) -> Result<TransformerFfn, ModelError> {
         check_size("TransformerFfn", "d_model", self.d_model)?;
         check_size("TransformerFfn", "d_ff", self.d_ff)?;
-        let linear = |d_input, d_output| {
+        let linear = |d_input, d_output, initializer: &Initializer| {
             FeedForwardConfig::new(d_input, d_output, Activation::Identity)
                 .with_bias(self.bias)
-                .with_initializer(self.initializer.clone())
+                .with_initializer(initializer.clone())
                 .init(device)
         };
         let norm = match self.norm {
             NormPlacement::None => None,
-            NormPlacement::Pre | NormPlacement::Post => Some(Norm::new(
+            NormPlacement::Pre | NormPlacement::Post => Some(Norm::with_bias(
                 self.norm_kind,
                 self.d_model,
                 self.norm_epsilon,
+                self.norm_bias,
                 device,
             )?),
         };
+        let down_initializer = self
+            .output_initializer
+            .as_ref()
+            .unwrap_or(&self.initializer);
         Ok(TransformerFfn {
-            up: linear(self.d_model, self.d_ff)?,
+            up: linear(self.d_model, self.d_ff, &self.initializer)?,
             gate: (self.variant == FfnVariant::Gated)
-                .then(|| linear(self.d_model, self.d_ff))
+                .then(|| linear(self.d_model, self.d_ff, &self.initializer))
                 .transpose()?,
-            down: linear(self.d_ff, self.d_model)?,
+            down: linear(self.d_ff, self.d_model, down_initializer)?,
             norm,
             dropout: dropout("TransformerFfn", self.dropout)?,
             activation: self.activation,

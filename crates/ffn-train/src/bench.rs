@@ -5,6 +5,9 @@
 //!   backward, AdamW (lr 1e-3) — about 25.8 GFLOP.
 //! - W2: an epoch of an `Mlp` 64 → 128 → 128 → 10 (ReLU): 28 batches of 64, cross-entropy, Adam.
 //! - W3: the W1 block's forward pass without autodiff — about 8.6 GFLOP.
+//! - W4: a train step of the reference language model (`ffn lm train`'s defaults: 4 layers, 4
+//!   heads, d_model 128, FFN 512 GELU, block 64, tied head) on 12 random windows of random
+//!   tokens (vocabulary 65): cross-entropy, backward, global-norm clipping at 1.0, AdamW.
 //!
 //! Each measurement runs warm-up iterations, then `rounds` rounds of `iters` iterations; the device
 //! is synchronised at the end of each round only, as a training loop that reads its loss once per
@@ -18,7 +21,12 @@ use burn::tensor::Distribution;
 use ffn_model::{Activation, MlpConfig, TransformerFfnConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{OpenedDevice, OptimizerKind, TrainError, cross_entropy, mse};
+use ffn_data::{SplitMix64, Windows};
+
+use crate::{
+    LmConfig, OpenedDevice, OptimizerKind, Schedule, TrainError, clip_global_norm, cross_entropy,
+    mse,
+};
 
 /// One of the reference workloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,11 +40,13 @@ pub enum Workload {
     W2,
     /// Transformer FFN forward pass.
     W3,
+    /// Character-level GPT train step.
+    W4,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 3] = [Workload::W1, Workload::W2, Workload::W3];
+    pub const ALL: [Workload; 4] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4];
 
     /// The name PyTorch's reference script prints for it.
     pub fn name(self) -> &'static str {
@@ -44,6 +54,7 @@ impl Workload {
             Workload::W1 => "W1_ffn_train_step",
             Workload::W2 => "W2_mlp_epoch",
             Workload::W3 => "W3_ffn_forward",
+            Workload::W4 => "W4_char_gpt_train_step",
         }
     }
 
@@ -54,7 +65,7 @@ impl Workload {
         match self {
             Workload::W1 => Some(3.0 * forward),
             Workload::W3 => Some(forward),
-            Workload::W2 => None,
+            Workload::W2 | Workload::W4 => None,
         }
     }
 
@@ -64,6 +75,8 @@ impl Workload {
             (Workload::W1, false) => 10,
             (Workload::W3, false) => 20,
             (Workload::W2, false) => 5,
+            (Workload::W4, false) => 20,
+            (Workload::W4, true) => 100,
             (Workload::W1, true) => 100,
             (Workload::W3, true) => 200,
             (Workload::W2, true) => 20,
@@ -145,13 +158,19 @@ pub fn bench(
         iters,
         rounds,
         gflops: workload.flops().map(|f| f / (ms * 1e-3) / 1e9),
-        samples_per_s: (workload == Workload::W2).then(|| W2_SAMPLES as f64 / (ms * 1e-3)),
+        samples_per_s: match workload {
+            Workload::W2 => Some(W2_SAMPLES as f64 / (ms * 1e-3)),
+            Workload::W4 => Some(W4_TOKENS as f64 / (ms * 1e-3)),
+            _ => None,
+        },
         peak_rss_mib: peak_rss_mib(),
     })
 }
 
 /// Samples per W2 epoch.
 const W2_SAMPLES: usize = 1792;
+/// Tokens per W4 step: 12 windows of 64.
+const W4_TOKENS: usize = 12 * 64;
 
 /// A closure running one iteration of `workload`, with its model, data and optimiser built.
 fn workload_runner(
@@ -183,6 +202,28 @@ fn workload_runner(
                 // Kept until the next call so a lazy backend cannot skip the work.
                 outputs.clear();
                 outputs.push(ffn.forward(x.clone())?);
+                Ok(())
+            }))
+        }
+        Workload::W4 => {
+            let autodiff = device.clone().autodiff();
+            let config = LmConfig::default();
+            let mut model = Some(config.model.model_config(65).init(&autodiff)?);
+            let mut optimizer =
+                crate::lm::optimizer(&config, model.as_ref().ok_or_else(lost_model)?);
+            let mut rng = SplitMix64::new(0);
+            let tokens: Vec<u32> = (0..100_000).map(|_| rng.below(65) as u32).collect();
+            let mut step = 0;
+            Ok(Box::new(move || {
+                let windows = Windows::new(&tokens, config.model.block, config.batch, "W4")?;
+                let lm = model.take().ok_or_else(lost_model)?;
+                let loss = crate::lm::token_loss(&lm, windows.sample(&mut rng, &autodiff))?;
+                let mut grads = GradientsParams::from_grads(loss.backward(), &lm);
+                clip_global_norm(&lm, &mut grads, 1.0);
+                let lr =
+                    Schedule::new(config.schedule.clone(), config.lr, config.steps).lr(step, 0);
+                model = Some(optimizer.step(lr, lm, grads));
+                step += 1;
                 Ok(())
             }))
         }

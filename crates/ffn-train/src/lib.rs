@@ -1,9 +1,9 @@
 //! Training engine of ffn: losses, optimisers with PyTorch's rules, learning-rate schedules,
 //! gradient clipping and accumulation, early stopping, metrics, run directories with atomic
 //! checkpoints and exact resume, fine-tuning (freezing, LoRA, new heads, imported Transformer
-//! FFN blocks), evaluation and prediction of saved runs, export to PyTorch, SVG/HTML reports and
-//! benchmarks. A library that never prints: the `ffn` binary (crate `ffn-cli`) shows what it
-//! returns.
+//! FFN blocks), evaluation and prediction of saved runs, language models trained, fine-tuned and
+//! sampled through the same engine, export to PyTorch, SVG/HTML reports and benchmarks. A library
+//! that never prints: the `ffn` binary (crate `ffn-cli`) shows what it returns.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod export;
 mod finetune;
+mod lm;
 mod loss;
 mod metrics;
 mod network;
@@ -36,6 +37,10 @@ pub use export::{ExportInfo, export_run};
 pub use finetune::{
     AdapterInfo, FinetuneSpec, LoraSpec, load_adapter, save_adapter, select_layers,
 };
+pub use lm::{
+    LmConfig, LmFinetune, LmModelSpec, LmRun, LmSummary, LoraTargets, Sampling, choose,
+    finetune_lm, generate, resume_lm, train_lm,
+};
 pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,
 };
@@ -46,7 +51,7 @@ pub use network::{NamedLayer, Network};
 pub use optimizer::{AdamParams, OptimizerConfig, OptimizerKind, SgdParams};
 pub use params::{ParameterInfo, fingerprint, parameters};
 pub use report::{
-    Panel, ReportFiles, Series, confusion_svg, panels_svg, run_panels, write_comparison,
+    Axis, Panel, ReportFiles, Series, confusion_svg, panels_svg, run_panels, write_comparison,
     write_plots, write_run_report,
 };
 pub use run::{Artifact, BlockInfo, ImportedBlock, RunDescription, RunDir, SavedRun, SplitChoice};

@@ -22,6 +22,12 @@ pub struct Metrics {
     /// Coefficient of determination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r2: Option<f64>,
+    /// Language models: `exp(loss)`, the loss being nats per token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+    /// Language models: the loss in bits per character of the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits_per_char: Option<f64>,
 }
 
 /// One metric: its key (log columns, JSON) and its label for people, and how to read it.
@@ -36,13 +42,15 @@ pub struct MetricColumn {
 }
 
 /// Every metric, in the order logs and tables show them.
-pub const METRIC_COLUMNS: [MetricColumn; 6] = [
+pub const METRIC_COLUMNS: [MetricColumn; 8] = [
     MetricColumn::new("loss", "loss", |m| Some(m.loss)),
     MetricColumn::new("accuracy", "accuracy", |m| m.accuracy),
     MetricColumn::new("macro_f1", "macro-F1", |m| m.macro_f1),
     MetricColumn::new("mse", "MSE", |m| m.mse),
     MetricColumn::new("mae", "MAE", |m| m.mae),
     MetricColumn::new("r2", "R²", |m| m.r2),
+    MetricColumn::new("perplexity", "perplexity", |m| m.perplexity),
+    MetricColumn::new("bits_per_char", "bits/char", |m| m.bits_per_char),
 ];
 
 impl MetricColumn {
@@ -106,11 +114,13 @@ impl Metrics {
             .join(", ")
     }
 
-    /// The headline metric and its name: accuracy for classification, R² for regression.
+    /// The headline metric and its name: accuracy for classification, R² for regression, bits
+    /// per character for language models.
     pub fn main(&self) -> (&'static str, f64) {
-        match (self.accuracy, self.r2) {
-            (Some(acc), _) => ("accuracy", acc),
-            (None, Some(r2)) => ("r2", r2),
+        match (self.accuracy, self.r2, self.bits_per_char) {
+            (Some(acc), _, _) => ("accuracy", acc),
+            (None, Some(r2), _) => ("r2", r2),
+            (None, None, Some(bpc)) => ("bits/char", bpc),
             _ => ("loss", self.loss),
         }
     }

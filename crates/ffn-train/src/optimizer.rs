@@ -6,6 +6,7 @@
 //! Adam: betas (0.9, 0.999), epsilon 1e-8, weight decay 0 (L2, added to the gradient).
 //! AdamW: betas (0.9, 0.999), epsilon 1e-8, weight decay 0.01 (decoupled: `p *= 1 - lr·wd`).
 
+use burn::module::{ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
@@ -179,34 +180,75 @@ impl OptimizerConfig {
 
     /// Builds the Burn optimiser with exactly these hyper-parameters.
     pub fn init(&self) -> ModuleOptimizer {
-        let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
         match self {
-            OptimizerConfig::Sgd(p) => {
-                let momentum = (p.momentum > 0.0).then(|| {
-                    MomentumConfig::new()
-                        .with_momentum(p.momentum)
-                        .with_dampening(p.dampening)
-                        .with_nesterov(p.nesterov)
-                });
-                SgdConfig::new()
-                    .with_momentum(momentum)
-                    .with_weight_decay(decay(p.weight_decay))
-                    .init()
-            }
-            OptimizerConfig::Adam(p) => AdamConfig::new()
-                .with_beta_1(p.beta1 as f32)
-                .with_beta_2(p.beta2 as f32)
-                .with_epsilon(p.eps as f32)
-                .with_amsgrad(p.amsgrad)
-                .with_weight_decay(decay(p.weight_decay))
-                .init(),
-            OptimizerConfig::Adamw(p) => AdamWConfig::new()
-                .with_beta_1(p.beta1 as f32)
-                .with_beta_2(p.beta2 as f32)
-                .with_epsilon(p.eps as f32)
-                .with_amsgrad(p.amsgrad)
-                .with_weight_decay(p.weight_decay as f32)
-                .init(),
+            OptimizerConfig::Sgd(p) => sgd(p).init(),
+            OptimizerConfig::Adam(p) => adam(p).init(),
+            OptimizerConfig::Adamw(p) => adamw(p).init(),
         }
     }
+
+    /// [`Self::init`], with no weight decay for the parameters in `undecayed` (the gains and
+    /// biases of language models, in nanoGPT's recipe).
+    pub fn init_with_undecayed(&self, undecayed: Vec<ParamId>) -> ModuleOptimizer {
+        let group = ParamGroup::from_ids(undecayed);
+        match self {
+            OptimizerConfig::Sgd(p) if p.weight_decay > 0.0 => {
+                let plain = SgdParams {
+                    weight_decay: 0.0,
+                    ..p.clone()
+                };
+                self.init().with_group(group, sgd(&plain).build(), None)
+            }
+            OptimizerConfig::Adam(p) if p.weight_decay > 0.0 => {
+                let plain = AdamParams {
+                    weight_decay: 0.0,
+                    ..p.clone()
+                };
+                self.init().with_group(group, adam(&plain).build(), None)
+            }
+            OptimizerConfig::Adamw(p) if p.weight_decay > 0.0 => {
+                let plain = AdamParams {
+                    weight_decay: 0.0,
+                    ..p.clone()
+                };
+                self.init().with_group(group, adamw(&plain).build(), None)
+            }
+            _ => self.init(),
+        }
+    }
+}
+
+/// `WeightDecayConfig` of an L2 penalty, none at 0.
+fn decay(weight_decay: f64) -> Option<WeightDecayConfig> {
+    (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32))
+}
+
+fn sgd(p: &SgdParams) -> SgdConfig {
+    let momentum = (p.momentum > 0.0).then(|| {
+        MomentumConfig::new()
+            .with_momentum(p.momentum)
+            .with_dampening(p.dampening)
+            .with_nesterov(p.nesterov)
+    });
+    SgdConfig::new()
+        .with_momentum(momentum)
+        .with_weight_decay(decay(p.weight_decay))
+}
+
+fn adam(p: &AdamParams) -> AdamConfig {
+    AdamConfig::new()
+        .with_beta_1(p.beta1 as f32)
+        .with_beta_2(p.beta2 as f32)
+        .with_epsilon(p.eps as f32)
+        .with_amsgrad(p.amsgrad)
+        .with_weight_decay(decay(p.weight_decay))
+}
+
+fn adamw(p: &AdamParams) -> AdamWConfig {
+    AdamWConfig::new()
+        .with_beta_1(p.beta1 as f32)
+        .with_beta_2(p.beta2 as f32)
+        .with_epsilon(p.eps as f32)
+        .with_amsgrad(p.amsgrad)
+        .with_weight_decay(p.weight_decay as f32)
 }

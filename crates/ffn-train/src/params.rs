@@ -17,6 +17,8 @@ pub struct ParameterInfo {
     pub id: ParamId,
     /// Number of values.
     pub numel: usize,
+    /// Its shape.
+    pub shape: Vec<usize>,
 }
 
 /// Every float parameter of `module`, in visiting order.
@@ -24,6 +26,27 @@ pub fn parameters<M: Module>(module: &M) -> Vec<ParameterInfo> {
     let mut visitor = Paths::new(Vec::new());
     module.visit(&mut visitor);
     visitor.sink
+}
+
+/// Whether the dotted `path` is matched by `pattern` (`*` for any run of characters), or lies
+/// below a path it matches (`blocks.*.attn` covers `blocks.0.attn.q.linear.weight`).
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    glob_matches(pattern, path)
+        || path
+            .match_indices('.')
+            .any(|(dot, _)| glob_matches(pattern, &path[..dot]))
+}
+
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
+pub(crate) fn glob_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            name.starts_with(head)
+                && (0..=name.len() - head.len())
+                    .any(|skip| glob_matches(rest, &name[head.len() + skip..]))
+        }
+    }
 }
 
 /// The ids of every float parameter of `module`.
@@ -50,6 +73,7 @@ impl ParamSink for Vec<ParameterInfo> {
             path: path.to_string(),
             id: param.id,
             numel: param.lazy_shape().num_elements(),
+            shape: param.lazy_shape().to_vec(),
         });
     }
 }

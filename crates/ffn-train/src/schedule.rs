@@ -41,6 +41,15 @@ pub enum ScheduleConfig {
         /// Optimiser steps of warm-up.
         warmup_steps: usize,
     },
+    /// Linear warm-up reaching `(step + 1) / (warmup_steps + 1)` of the peak, then cosine decay
+    /// to `min_lr` at the last step (nanoGPT's `get_lr`, used by its character-level recipe).
+    GptCosine {
+        /// Optimiser steps of warm-up.
+        warmup_steps: usize,
+        /// Final rate.
+        #[serde(default)]
+        min_lr: f64,
+    },
     /// Multiply by `factor` when the validation loss has not improved by a relative `threshold`
     /// for more than `patience` epochs (PyTorch `ReduceLROnPlateau`, mode `min`, threshold `rel`).
     ReduceOnPlateau {
@@ -81,7 +90,8 @@ impl ScheduleConfig {
         let bad = || {
             TrainError::InvalidConfig(format!(
                 "unknown schedule '{spec}'; valid: constant, step:SIZE:GAMMA, cosine, \
-                 warmup-cosine:STEPS, warmup-linear:STEPS, plateau:FACTOR:PATIENCE"
+                 warmup-cosine:STEPS, warmup-linear:STEPS, gpt-cosine:WARMUP:MIN_LR, \
+                 plateau:FACTOR:PATIENCE"
             ))
         };
         let num = |i: usize| {
@@ -108,6 +118,10 @@ impl ScheduleConfig {
                 warmup_steps: count(1)?,
                 min_lr: 0.0,
             },
+            ("gpt-cosine", 3) => ScheduleConfig::GptCosine {
+                warmup_steps: count(1)?,
+                min_lr: num(2)?,
+            },
             ("warmup-linear", 2) => ScheduleConfig::WarmupLinear {
                 warmup_steps: count(1)?,
             },
@@ -130,9 +144,9 @@ impl ScheduleConfig {
             ScheduleConfig::Step { step_size, gamma } => {
                 step_size > 0 && gamma > 0.0 && gamma <= 1.0
             }
-            ScheduleConfig::Cosine { min_lr } | ScheduleConfig::WarmupCosine { min_lr, .. } => {
-                min_lr >= 0.0
-            }
+            ScheduleConfig::Cosine { min_lr }
+            | ScheduleConfig::WarmupCosine { min_lr, .. }
+            | ScheduleConfig::GptCosine { min_lr, .. } => min_lr >= 0.0,
             ScheduleConfig::ReduceOnPlateau {
                 factor,
                 threshold,
@@ -204,6 +218,17 @@ impl Schedule {
                 let span = (total - warmup_steps as f64).max(1.0);
                 cosine((t - warmup_steps as f64) / span, min_lr)
             }),
+            ScheduleConfig::GptCosine {
+                warmup_steps,
+                min_lr,
+            } => {
+                if step < warmup_steps {
+                    self.peak * (t + 1.0) / (warmup_steps as f64 + 1.0)
+                } else {
+                    let span = (total - warmup_steps as f64).max(1.0);
+                    cosine((t - warmup_steps as f64) / span, min_lr)
+                }
+            }
             ScheduleConfig::WarmupLinear { warmup_steps } => {
                 warmup(warmup_steps).unwrap_or_else(|| {
                     let span = (total - warmup_steps as f64).max(1.0);

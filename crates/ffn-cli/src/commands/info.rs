@@ -21,6 +21,13 @@ pub fn run(args: InfoArgs) -> Result<()> {
     }
     let value = match &artifact {
         Artifact::Block(block) => json!({ "run_dir": args.run, "block": block.info }),
+        Artifact::Lm(lm) => json!({
+            "run_dir": args.run,
+            "language_model": lm.config,
+            "tokenizer": lm.tokenizer.kind(),
+            "vocab_size": lm.tokenizer.vocab_size(),
+            "summary": lm.summary,
+        }),
         Artifact::Trained(run) => {
             let pre = &run.preprocessor;
             json!({

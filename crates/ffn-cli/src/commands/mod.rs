@@ -6,6 +6,7 @@ mod export;
 mod finetune;
 mod import;
 mod info;
+mod lm;
 mod predict;
 mod report;
 mod train;
@@ -28,6 +29,7 @@ pub fn run(command: Option<Command>) -> Result<()> {
         Some(Command::Info(args)) => info::run(args),
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Lm(command)) => lm::run(command),
     }
 }
 

@@ -10,8 +10,8 @@ use crate::printer;
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let (csv, count, rows) = match Artifact::open(&args.run)? {
-        Artifact::Trained(run) => predictions(&run, &args)?,
         Artifact::Block(block) => block_outputs(&block, &args)?,
+        other => predictions(&other.into_trained("predict")?, &args)?,
     };
     match &args.output {
         Some(path) => {

@@ -9,7 +9,7 @@ use ffn_train::{Progress, Summary, TrainConfig, TrainError};
 use serde_json::json;
 
 use crate::args::{TrainArgs, TrainFlags};
-use crate::printer::{self, ProgressPrinter};
+use crate::printer::{self, ProgressPrinter, Unit};
 use crate::settings::{default_out, train_config};
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -30,7 +30,7 @@ pub fn training(
     resolve: impl FnOnce(Option<&Path>, &TrainFlags) -> Result<TrainConfig>,
     start: Start,
 ) -> Result<()> {
-    let mut progress = ProgressPrinter::new();
+    let mut progress = ProgressPrinter::new(Unit::Epochs);
     let started = Instant::now();
     let summary = match &args.resume {
         Some(dir) => ffn_train::resume(dir, &mut |event| progress.on(event))

@@ -9,6 +9,10 @@ use ffn_train::{EarlyStoppingConfig, FinetuneSpec, LoraSpec, TrainConfig};
 
 use crate::args::{FinetuneFlags, TrainFlags};
 
+mod lm;
+
+pub use lm::{lm_config, lm_finetune};
+
 /// The config of a new run: `file` (or the defaults) with `flags` applied, validated.
 pub fn train_config(file: Option<&Path>, flags: &TrainFlags) -> Result<TrainConfig> {
     let mut config = match file {
@@ -154,7 +158,7 @@ pub fn apply_finetune_flags(spec: &mut FinetuneSpec, flags: &FinetuneFlags) -> R
 }
 
 /// Replaces `field` when the flag gave a value.
-fn set<T>(field: &mut T, flag: Option<T>) {
+pub(crate) fn set<T>(field: &mut T, flag: Option<T>) {
     if let Some(value) = flag {
         *field = value;
     }

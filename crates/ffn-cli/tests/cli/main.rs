@@ -7,6 +7,7 @@ mod export;
 mod finetune;
 mod help;
 mod interrupt;
+mod lm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

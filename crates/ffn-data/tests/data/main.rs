@@ -5,6 +5,7 @@ mod batching;
 mod shipped;
 mod splits;
 mod standardize;
+mod text;
 
 use std::path::{Path, PathBuf};
 

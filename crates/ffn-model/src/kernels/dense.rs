@@ -48,6 +48,18 @@ pub(crate) fn linear_rows(x: Tensor<2>, linear: &Linear) -> Tensor<2> {
     Tensor::from_dispatch(out)
 }
 
+/// `lhs·rhs` for matrices `[m, k]` and `[k, n]` (views and transposes included): through this
+/// module's product on flex, Burn's matmul elsewhere.
+pub(crate) fn matmul(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
+    if !on_flex(&lhs) {
+        return lhs.matmul(rhs);
+    }
+    Tensor::from_dispatch(<Dispatch as DenseBackend>::product(
+        lhs.into_dispatch(),
+        rhs.into_dispatch(),
+    ))
+}
+
 impl DenseBackend for Flex {
     fn affine(
         x: FloatTensor<Self>,

@@ -12,4 +12,4 @@ mod elementwise;
 
 pub(crate) use activation::{gelu_erf, silu};
 pub(crate) use buffers::on_flex;
-pub(crate) use dense::linear_rows;
+pub(crate) use dense::{linear_rows, matmul};

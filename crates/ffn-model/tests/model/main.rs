@@ -5,6 +5,7 @@ mod backends;
 mod gradients;
 mod hand_computed;
 mod hf_import;
+mod lm;
 mod lora;
 mod persistence;
 mod shapes;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EpochRecord;
 use super::early_stopping::Monitor;
-use crate::{OptimizerConfig, RunDir, Schedule, TrainError};
+use crate::{RunDir, Schedule, TrainError};
 
 /// Everything needed to continue a run, saved after every epoch in `checkpoint/state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,11 +67,12 @@ pub(crate) fn save<M: Module>(
     crate::run::metrics_log::write(run, &state.history)
 }
 
-/// The optimiser of `config` with the state saved at `epoch`. Burn materialises the state on
-/// its default device before the next step moves it: see [`crate::pin_default_device`].
+/// `optimizer` (freshly built, with its parameter groups) with the state saved at `epoch`.
+/// Burn materialises the state on its default device before the next step moves it: see
+/// [`crate::pin_default_device`].
 pub(crate) fn load_optimizer(
     run: &RunDir,
-    config: &OptimizerConfig,
+    optimizer: ModuleOptimizer,
     epoch: usize,
 ) -> Result<ModuleOptimizer, TrainError> {
     let path = run.checkpoint_optimizer(epoch);
@@ -79,8 +80,7 @@ pub(crate) fn load_optimizer(
         path: path.clone(),
         reason: format!("cannot read the optimiser checkpoint: {e}"),
     })?;
-    config
-        .init()
+    optimizer
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| TrainError::Run {
             path,

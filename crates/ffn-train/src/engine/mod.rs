@@ -28,8 +28,8 @@ pub(crate) trait Objective {
     /// One batch, on the autodiff device.
     type Batch;
 
-    /// Batches per round.
-    fn batches_per_round(&self) -> usize;
+    /// Batches of round `round` (0-based).
+    fn batches_per_round(&self, round: usize) -> usize;
 
     /// The batches of round `round` (0-based), in order, on `device`.
     fn batches<'s>(
@@ -43,7 +43,18 @@ pub(crate) trait Objective {
 
     /// Metrics of a snapshot of the model after a round: on the training data and, when there
     /// is some, the validation data.
-    fn evaluate(&self, model: &Self::Model) -> Result<(Metrics, Option<Metrics>), TrainError>;
+    fn evaluate(&self, model: &Self::Model) -> Result<Evaluation, TrainError>;
+}
+
+/// What an evaluation after a round found.
+#[derive(Debug, Clone)]
+pub(crate) struct Evaluation {
+    /// Metrics on the training data.
+    pub train: Metrics,
+    /// Metrics on the validation data, when there is some.
+    pub valid: Option<Metrics>,
+    /// Text the model generated, for language models.
+    pub sample: Option<String>,
 }
 
 /// Parameters stepped at `factor` times the scheduled learning rate (a fine-tuned head).
@@ -105,11 +116,10 @@ impl<O: Objective> Engine<'_, O> {
     ) -> Result<Finished<O::Model>, TrainError> {
         let settings = &self.settings;
         let autodiff = self.device.device.clone().autodiff();
-        let batches = self.objective.batches_per_round();
         let mut stop = progress(Progress::Start {
             epochs: settings.rounds,
             first_epoch: state.epoch,
-            batches,
+            batches: self.objective.batches_per_round(state.epoch),
             device: &self.device.description,
         })
         .is_break();
@@ -134,7 +144,11 @@ impl<O: Objective> Engine<'_, O> {
                 });
             }
             let snapshot = model.valid();
-            let (train, valid) = self.objective.evaluate(&snapshot)?;
+            let Evaluation {
+                train,
+                valid,
+                sample,
+            } = self.objective.evaluate(&snapshot)?;
             let monitored = valid.as_ref().unwrap_or(&train).loss;
             state.schedule.end_epoch(monitored);
             state.epoch += 1;
@@ -151,6 +165,8 @@ impl<O: Objective> Engine<'_, O> {
                 train,
                 valid,
                 seconds: started.elapsed().as_secs_f64(),
+                step: state.step,
+                sample,
             };
             state.train_seconds += record.seconds;
             state.history.push(record);
@@ -190,7 +206,7 @@ impl<O: Objective> Engine<'_, O> {
     ) -> Result<(O::Model, f64, f64), TrainError> {
         let settings = &self.settings;
         let round = state.epoch;
-        let batches = self.objective.batches_per_round();
+        let batches = self.objective.batches_per_round(round);
         let k = settings.grad_accumulation;
         let mut loss_sum: Option<Tensor<1>> = None;
         let mut accumulator = GradientsAccumulator::<O::Model>::new();

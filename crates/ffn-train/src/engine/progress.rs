@@ -17,6 +17,12 @@ pub struct EpochRecord {
     pub valid: Option<Metrics>,
     /// Wall-clock seconds of the epoch, evaluation included.
     pub seconds: f64,
+    /// Optimiser steps taken by the end of the epoch.
+    #[serde(default)]
+    pub step: usize,
+    /// Language models: text generated after the epoch, for the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<String>,
 }
 
 /// Progress events for a caller that wants to show them. Answering `ControlFlow::Break` stops

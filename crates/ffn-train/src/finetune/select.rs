@@ -1,5 +1,6 @@
 //! Naming layers in freeze and LoRA specs: paths, `*` patterns, indices, `body`, `head`, `all`.
 
+use crate::params::glob_matches;
 use crate::{Network, TrainError};
 
 /// The layers as `ffn info` lists them: `0=mlp.hidden.0, 1=mlp.output`.
@@ -46,16 +47,4 @@ pub fn select_layers(items: &[String], network: &Network) -> Result<Vec<String>,
     selected.sort();
     selected.dedup();
     Ok(selected)
-}
-
-/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
-fn glob_matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, rest)) => {
-            name.starts_with(head)
-                && (0..=name.len() - head.len())
-                    .any(|skip| glob_matches(rest, &name[head.len() + skip..]))
-        }
-    }
 }

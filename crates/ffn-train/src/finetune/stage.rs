@@ -80,6 +80,9 @@ pub(crate) fn adapt_preprocessor(
     dataset: &Dataset,
 ) -> Result<Option<String>, TrainError> {
     match source {
+        Artifact::Lm(_) => Err(TrainError::InvalidConfig(
+            "a language model cannot start a tabular run; use `ffn lm finetune`".into(),
+        )),
         Artifact::Block(block) => {
             let d_model = block.info.config.d_model;
             if dataset.n_features() != d_model {

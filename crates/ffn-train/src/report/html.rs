@@ -4,11 +4,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::plot::{Panel, Series, confusion_svg, panels_svg, run_panels};
+use super::plot::{Axis, Panel, Series, confusion_svg, panels_svg, run_panels};
 use crate::run::metrics_log;
 use crate::{
-    Artifact, EpochRecord, METRIC_COLUMNS, Metrics, RunDescription, RunDir, SavedRun, Summary,
-    TrainError,
+    Artifact, EpochRecord, LmRun, METRIC_COLUMNS, Metrics, RunDescription, RunDir, SavedRun,
+    Summary, TrainError,
 };
 
 /// Width in pixels of the curve plots.
@@ -25,15 +25,17 @@ pub struct ReportFiles {
     pub html: Option<PathBuf>,
 }
 
-/// Writes `curves.svg` and (classification with a test split) `confusion.svg` into the run.
+/// Writes `curves.svg` (against `axis`) and, for classification with a test split,
+/// `confusion.svg` into the run.
 pub fn write_plots(
     run: &RunDir,
     history: &[EpochRecord],
+    axis: Axis,
     summary: Option<&Summary>,
     labels: Option<&[String]>,
 ) -> Result<(String, Option<String>), TrainError> {
     let name = run_name(run.root());
-    let curves = panels_svg(&format!("run {name}"), &run_panels(history), WIDTH)?;
+    let curves = panels_svg(&format!("run {name}"), &run_panels(history, axis), WIDTH)?;
     run.write(&run.curves(), curves.as_bytes())?;
     let confusion = match (summary.and_then(|s| s.test_confusion.as_ref()), labels) {
         (Some(matrix), Some(labels)) => {
@@ -50,6 +52,9 @@ pub fn write_plots(
 pub fn write_run_report(dir: &Path) -> Result<ReportFiles, TrainError> {
     let artifact = Artifact::open(dir)?;
     let description = RunDescription::of(&artifact, None);
+    if let Artifact::Lm(lm) = &artifact {
+        return write_lm_report(lm, &description);
+    }
     let saved = artifact.into_trained("report on")?;
     let run = &saved.run;
     let history = metrics_log::read(run)?;
@@ -58,8 +63,13 @@ pub fn write_run_report(dir: &Path) -> Result<ReportFiles, TrainError> {
         .labels
         .as_ref()
         .map(|l| l.classes().to_vec());
-    let (curves, confusion) =
-        write_plots(run, &history, saved.summary.as_ref(), labels.as_deref())?;
+    let (curves, confusion) = write_plots(
+        run,
+        &history,
+        Axis::Epochs,
+        saved.summary.as_ref(),
+        labels.as_deref(),
+    )?;
     let html = run_html(
         &saved,
         &description,
@@ -98,6 +108,7 @@ pub fn write_comparison(runs: &[PathBuf], out: &Path) -> Result<PathBuf, TrainEr
     ]
     .map(|(title, y)| Panel {
         title: title.into(),
+        x_desc: Axis::Epochs.label().into(),
         y_desc: y.into(),
         series: Vec::new(),
     });
@@ -171,6 +182,67 @@ pub fn write_comparison(runs: &[PathBuf], out: &Path) -> Result<PathBuf, TrainEr
     Ok(html_path)
 }
 
+/// What a run's page shows.
+struct RunPage<'a> {
+    root: &'a Path,
+    description: &'a RunDescription,
+    /// Epochs or evaluations checkpointed, when training has not finished.
+    unfinished: Option<usize>,
+    /// Final metrics per split.
+    metrics: Vec<(&'a str, Option<&'a Metrics>)>,
+    curves: &'a str,
+    /// Further sections after the curves: (title, HTML).
+    sections: Vec<(String, String)>,
+    config: serde_json::Value,
+    summary: Option<serde_json::Value>,
+}
+
+impl RunPage<'_> {
+    fn html(&self) -> String {
+        let name = run_name(self.root);
+        let mut body = format!("<h1>Run {}</h1>\n<table>\n", escape(&name));
+        for (key, value) in &self.description.rows {
+            let _ = writeln!(
+                body,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(key),
+                escape(value)
+            );
+        }
+        if let Some(done) = self.unfinished {
+            let _ = writeln!(
+                body,
+                "<tr><th>status</th><td>not finished: {done} evaluations checkpointed</td></tr>"
+            );
+        }
+        body.push_str("</table>\n");
+        if self.unfinished.is_none() {
+            body.push_str("<h2>Final metrics</h2>\n");
+            body.push_str(&metrics_table(&self.metrics));
+        }
+        body.push_str("<h2>Training curves</h2>\n");
+        body.push_str(self.curves);
+        for (title, html) in &self.sections {
+            let _ = write!(body, "\n<h2>{}</h2>\n{html}", escape(title));
+        }
+        let config_json = serde_json::to_string_pretty(&self.config).unwrap_or_default();
+        let _ = write!(
+            body,
+            "\n<details><summary>config.json</summary><pre>{}</pre></details>\n",
+            escape(&config_json)
+        );
+        if let Some(summary) = &self.summary {
+            let json = summary.to_string().replace("</", "<\\/");
+            let _ = writeln!(
+                body,
+                "<script type=\"application/json\" id=\"summary\">{json}</script>"
+            );
+        }
+        page(&format!("ffn run {name}"), &body)
+    }
+}
+
+/// The page of a tabular run.
 fn run_html(
     saved: &SavedRun,
     description: &RunDescription,
@@ -178,54 +250,68 @@ fn run_html(
     curves: &str,
     confusion: Option<&str>,
 ) -> String {
-    let name = run_name(saved.run.root());
-    let mut body = format!("<h1>Run {}</h1>\n<table>\n", escape(&name));
-    for (key, value) in &description.rows {
-        let _ = writeln!(
-            body,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(key),
-            escape(value)
-        );
+    let summary = saved.summary.as_ref();
+    RunPage {
+        root: saved.run.root(),
+        description,
+        unfinished: summary.is_none().then_some(history.len()),
+        metrics: vec![
+            ("train", summary.map(|s| &s.train)),
+            ("valid", summary.and_then(|s| s.valid.as_ref())),
+            ("test", summary.and_then(|s| s.test.as_ref())),
+        ],
+        curves,
+        sections: confusion
+            .map(|svg| ("Confusion matrix (test split)".to_string(), svg.to_string()))
+            .into_iter()
+            .collect(),
+        config: serde_json::to_value(&saved.config).unwrap_or_default(),
+        summary: summary.and_then(|s| serde_json::to_value(s).ok()),
     }
-    if saved.summary.is_none() {
-        let _ = writeln!(
-            body,
-            "<tr><th>status</th><td>not finished: {} epochs checkpointed</td></tr>",
-            history.len()
-        );
+    .html()
+}
+
+/// Regenerates a language model's curves and writes its `report.html`, with the text it
+/// generated after each evaluation.
+fn write_lm_report(lm: &LmRun, description: &RunDescription) -> Result<ReportFiles, TrainError> {
+    let run = &lm.run;
+    let history = metrics_log::read(run)?;
+    let (curves, _) = write_plots(run, &history, Axis::Steps, None, None)?;
+    let mut samples = String::new();
+    for record in &history {
+        if let Some(text) = &record.sample {
+            let _ = writeln!(
+                samples,
+                "<h3>step {}</h3>\n<pre>{}</pre>",
+                record.step,
+                escape(text)
+            );
+        }
     }
-    body.push_str("</table>\n");
-    if let Some(s) = &saved.summary {
-        body.push_str("<h2>Final metrics</h2>\n");
-        body.push_str(&metrics_table(&[
-            ("train", Some(&s.train)),
-            ("valid", s.valid.as_ref()),
-            ("test", s.test.as_ref()),
-        ]));
+    let summary = lm.summary.as_ref();
+    let html = RunPage {
+        root: run.root(),
+        description,
+        unfinished: summary.is_none().then_some(history.len()),
+        metrics: vec![
+            ("train", summary.map(|s| &s.train)),
+            ("valid", summary.map(|s| &s.valid)),
+        ],
+        curves: &curves,
+        sections: (!samples.is_empty())
+            .then(|| ("Samples after each evaluation".to_string(), samples))
+            .into_iter()
+            .collect(),
+        config: serde_json::to_value(&lm.config).unwrap_or_default(),
+        summary: summary.and_then(|s| serde_json::to_value(s).ok()),
     }
-    body.push_str("<h2>Training curves</h2>\n");
-    body.push_str(curves);
-    if let Some(svg) = confusion {
-        body.push_str("\n<h2>Confusion matrix (test split)</h2>\n");
-        body.push_str(svg);
-    }
-    let config_json = serde_json::to_string_pretty(&saved.config).unwrap_or_default();
-    let _ = write!(
-        body,
-        "\n<details><summary>config.json</summary><pre>{}</pre></details>\n",
-        escape(&config_json)
-    );
-    if let Some(s) = &saved.summary {
-        let json = serde_json::to_string(s)
-            .unwrap_or_default()
-            .replace("</", "<\\/");
-        let _ = writeln!(
-            body,
-            "<script type=\"application/json\" id=\"summary\">{json}</script>"
-        );
-    }
-    page(&format!("ffn run {name}"), &body)
+    .html();
+    run.write(&run.report(), html.as_bytes())?;
+    Ok(ReportFiles {
+        curves: run.curves(),
+        confusion: None,
+        html: Some(run.report()),
+    })
 }
 
 /// A table of the metrics of each split (columns only for values some split has).

@@ -5,4 +5,4 @@ mod html;
 mod plot;
 
 pub use html::{ReportFiles, write_comparison, write_plots, write_run_report};
-pub use plot::{Panel, Series, confusion_svg, panels_svg, run_panels};
+pub use plot::{Axis, Panel, Series, confusion_svg, panels_svg, run_panels};

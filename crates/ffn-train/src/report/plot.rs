@@ -34,25 +34,55 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A panel: a title, a y-axis description and its series.
+/// What the x axis of a run's curves counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// Epochs (tabular runs).
+    Epochs,
+    /// Optimiser steps (language models, evaluated every few hundred steps).
+    Steps,
+}
+
+impl Axis {
+    /// Where `record` lies on this axis.
+    pub fn of(self, record: &EpochRecord) -> f64 {
+        match self {
+            Axis::Epochs => record.epoch as f64,
+            Axis::Steps => record.step as f64,
+        }
+    }
+
+    /// The axis label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Axis::Epochs => "epoch",
+            Axis::Steps => "step",
+        }
+    }
+}
+
+/// A panel: a title, the axes' descriptions and its series.
 #[derive(Debug, Clone)]
 pub struct Panel {
     /// Title above the panel.
     pub title: String,
+    /// What the x axis shows.
+    pub x_desc: String,
     /// What the y axis shows.
     pub y_desc: String,
     /// The curves.
     pub series: Vec<Series>,
 }
 
-/// The panels of one run: loss and main metric (train and, when present, valid), learning rate.
-pub fn run_panels(history: &[EpochRecord]) -> Vec<Panel> {
+/// The panels of one run: loss and main metric (train and, when present, valid), learning rate,
+/// against `axis`.
+pub fn run_panels(history: &[EpochRecord], axis: Axis) -> Vec<Panel> {
     let (metric, _) = history.first().map_or(("loss", 0.0), |r| r.train.main());
     let curve = |name: &str, pick: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
         name: name.to_string(),
         points: history
             .iter()
-            .filter_map(|r| pick(r).map(|v| (r.epoch as f64, v)))
+            .filter_map(|r| pick(r).map(|v| (axis.of(r), v)))
             .filter(|(_, v)| v.is_finite())
             .collect(),
     };
@@ -66,16 +96,19 @@ pub fn run_panels(history: &[EpochRecord]) -> Vec<Panel> {
     vec![
         Panel {
             title: "loss".into(),
+            x_desc: axis.label().into(),
             y_desc: "loss".into(),
             series: pair(|m| m.loss),
         },
         Panel {
             title: metric.into(),
+            x_desc: axis.label().into(),
             y_desc: metric.into(),
             series: pair(|m| m.main().1),
         },
         Panel {
             title: "learning rate".into(),
+            x_desc: axis.label().into(),
             y_desc: "lr".into(),
             series: vec![curve("lr", &|r| Some(r.lr))],
         },
@@ -123,7 +156,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &Panel) -> Result<()
         .map_err(plot_error)?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(panel.x_desc.as_str())
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(panel.y_desc.as_str())
         .light_line_style(WHITE.mix(0.0))

@@ -1,11 +1,12 @@
-//! What a run directory holds, opened once: a trained run (from `ffn train` or `ffn finetune`)
-//! or a Transformer FFN block imported from a checkpoint (`ffn import`).
+//! What a run directory holds, opened once: a trained run (from `ffn train` or `ffn finetune`),
+//! a Transformer FFN block imported from a checkpoint (`ffn import`), or a language model
+//! (`ffn lm train`, `ffn lm finetune`).
 
 use std::path::Path;
 
 use burn::prelude::*;
 
-use crate::{ImportedBlock, ModelSpec, Network, RunDir, SavedRun, TrainError};
+use crate::{ImportedBlock, LmRun, ModelSpec, Network, RunDir, SavedRun, TrainError};
 
 /// The contents of a run directory.
 #[derive(Debug, Clone)]
@@ -13,7 +14,9 @@ pub enum Artifact {
     /// A run trained by `ffn train` or `ffn finetune`.
     Trained(Box<SavedRun>),
     /// A block imported by `ffn import`.
-    Block(ImportedBlock),
+    Block(Box<ImportedBlock>),
+    /// A language model trained by `ffn lm train` or `ffn lm finetune`.
+    Lm(Box<LmRun>),
 }
 
 impl Artifact {
@@ -27,7 +30,9 @@ impl Artifact {
             });
         }
         if RunDir::new(dir).block().exists() {
-            Ok(Self::Block(ImportedBlock::open(dir)?))
+            Ok(Self::Block(Box::new(ImportedBlock::open(dir)?)))
+        } else if LmRun::is_lm_dir(dir) {
+            Ok(Self::Lm(Box::new(LmRun::open(dir)?)))
         } else {
             Ok(Self::Trained(Box::new(SavedRun::open(dir)?)))
         }
@@ -46,6 +51,7 @@ impl Artifact {
                     block.run.root().display()
                 ),
             }),
+            Self::Lm(lm) => Err(lm_refusal(&lm, what)),
         }
     }
 
@@ -54,6 +60,7 @@ impl Artifact {
         match self {
             Self::Trained(run) => &run.run,
             Self::Block(block) => &block.run,
+            Self::Lm(lm) => &lm.run,
         }
     }
 
@@ -65,19 +72,32 @@ impl Artifact {
                 block: Some(block.block(device)?),
                 mlp: None,
             }),
+            Self::Lm(lm) => Err(lm_refusal(lm, "use as a tabular network")),
         }
     }
 
-    /// The model spec of a run fine-tuned from this one (a block gets a linear head).
-    pub fn model_spec(&self) -> ModelSpec {
+    /// The model spec of a tabular run fine-tuned from this one (a block gets a linear head).
+    pub fn model_spec(&self) -> Result<ModelSpec, TrainError> {
         match self {
-            Self::Trained(run) => run.config.model.clone(),
-            Self::Block(block) => ModelSpec {
+            Self::Trained(run) => Ok(run.config.model.clone()),
+            Self::Block(block) => Ok(ModelSpec {
                 hidden: Vec::new(),
                 dropout: 0.0,
                 block: Some(block.info.config.clone()),
                 ..ModelSpec::default()
-            },
+            }),
+            Self::Lm(lm) => Err(lm_refusal(lm, "fine-tune on a table")),
         }
+    }
+}
+
+/// The error of a tabular command given a language-model run.
+fn lm_refusal(lm: &LmRun, what: &str) -> TrainError {
+    TrainError::Run {
+        path: lm.run.root().to_path_buf(),
+        reason: format!(
+            "holds a language model, which tabular commands cannot {what}; use `ffn lm eval`, \
+             `ffn lm generate` or `ffn lm finetune` with it"
+        ),
     }
 }

@@ -4,7 +4,7 @@
 use burn::module::Module;
 use serde::Serialize;
 
-use crate::{Artifact, Network, SavedRun, Summary};
+use crate::{Artifact, LmRun, Network, SavedRun, Summary};
 
 /// A run in rows of `(label, value)`, in display order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -43,6 +43,7 @@ impl RunDescription {
                 rows.push_parameters(None, network);
             }
             Artifact::Trained(run) => rows.trained(run, network),
+            Artifact::Lm(lm) => rows.language_model(lm),
         }
         rows
     }
@@ -148,6 +149,97 @@ impl RunDescription {
                 format!(
                     "not finished (resume with `ffn train --resume {}`)",
                     run.run.root().display()
+                ),
+            ),
+        }
+    }
+
+    fn language_model(&mut self, lm: &LmRun) {
+        let config = &lm.config;
+        let m = &config.model;
+        self.push(
+            "run",
+            format!("{} (language model)", lm.run.root().display()),
+        );
+        self.push(
+            "text",
+            format!(
+                "{} ({} tokenizer, {} ids)",
+                config.text.display(),
+                lm.tokenizer.kind(),
+                lm.tokenizer.vocab_size()
+            ),
+        );
+        self.push(
+            "model",
+            format!(
+                "{} layers, {} heads{}, d_model {}, FFN {} d_ff {}, {} positions, block {}{}",
+                m.layers,
+                m.heads,
+                m.kv_heads
+                    .map_or(String::new(), |kv| format!(" ({kv} key/value)")),
+                m.d_model,
+                m.ffn,
+                m.d_ff,
+                m.positions,
+                m.block,
+                if m.tied_head { ", tied head" } else { "" }
+            ),
+        );
+        if lm.run.lm_finetune().exists()
+            && let Ok(finetune) = lm.run.read_json::<crate::LmFinetune>(&lm.run.lm_finetune())
+        {
+            let how = match &finetune.lora {
+                Some(lora) => format!(
+                    "LoRA rank {} alpha {} on {}",
+                    lora.rank, lora.alpha, finetune.lora_targets
+                ),
+                None => format!("frozen [{}]", finetune.freeze.join(", ")),
+            };
+            self.push(
+                "fine-tuned",
+                format!("from {}, {how}", finetune.from.display()),
+            );
+        }
+        self.push(
+            "training",
+            format!(
+                "{}, lr {}, schedule {}, batch {} × {} tokens, {} steps, seed {}",
+                compact_json(&config.optimizer),
+                config.lr,
+                compact_json(&config.schedule),
+                config.batch,
+                m.block,
+                config.steps,
+                config.seed
+            ),
+        );
+        match &lm.summary {
+            Some(s) => {
+                self.push(
+                    "parameters",
+                    format!(
+                        "{} ({} trainable, {:.2} %)",
+                        s.params,
+                        s.trainable_params,
+                        100.0 * s.trainable_fraction
+                    ),
+                );
+                self.push(
+                    "trained",
+                    format!(
+                        "{} steps on {}, {:.1}s ({:.0} tokens/s)",
+                        s.steps, s.backend, s.train_seconds, s.tokens_per_second
+                    ),
+                );
+                self.push("train", s.train.describe());
+                self.push("valid", s.valid.describe());
+            }
+            None => self.push(
+                "trained",
+                format!(
+                    "not finished (resume with `ffn lm train --resume {}`)",
+                    lm.run.root().display()
                 ),
             ),
         }

@@ -14,6 +14,8 @@
 //! RUN/adapter.bpk          fine-tuning only: the trained parameters (LoRA factors, new head)
 //! RUN/adapter.json         fine-tuning only: what adapter.bpk holds and which base it fits
 //! RUN/block.json           imported blocks only: source checkpoint, layout, block config
+//! RUN/tokenizer.json       language models only: the tokenizer
+//! RUN/finetune.json        fine-tuned language models only: source and what trained
 //! RUN/checkpoint/state.json         last completed epoch: counters, schedule, history
 //! RUN/checkpoint/model-EPOCH.bpk    weights at that epoch
 //! RUN/checkpoint/optimizer-EPOCH.bpk optimiser state at that epoch
@@ -86,6 +88,10 @@ impl RunDir {
         adapter_info: "adapter.json",
         /// `block.json`, present in directories of imported blocks.
         block: "block.json",
+        /// `tokenizer.json`, present in language-model runs.
+        tokenizer: "tokenizer.json",
+        /// `finetune.json`: how a fine-tuned language model was fine-tuned.
+        lm_finetune: "finetune.json",
         /// `checkpoint/`.
         checkpoint_dir: "checkpoint",
         /// `checkpoint/state.json`.

@@ -51,7 +51,7 @@ pub fn finetune(
     })?;
     let source = Artifact::open(&spec.from)?;
     let mut config = config.clone();
-    config.model = source.model_spec();
+    config.model = source.model_spec()?;
     Session::start(config, out, Some(source), progress)?.train(progress)
 }
 

@@ -6,7 +6,7 @@ use ffn_data::{Batch, DataLoader, Examples};
 
 use super::evaluate::{evaluate, task_loss};
 use super::session::Data;
-use crate::engine::Objective;
+use crate::engine::{Evaluation, Objective};
 use crate::{LossConfig, Metrics, Network, TrainConfig, TrainError};
 
 /// The objective of a tabular run.
@@ -47,7 +47,7 @@ impl Objective for Tabular<'_> {
     type Model = Network;
     type Batch = Batch;
 
-    fn batches_per_round(&self) -> usize {
+    fn batches_per_round(&self, _round: usize) -> usize {
         self.loader.num_batches()
     }
 
@@ -63,12 +63,16 @@ impl Objective for Tabular<'_> {
         ))
     }
 
-    fn evaluate(&self, model: &Network) -> Result<(Metrics, Option<Metrics>), TrainError> {
+    fn evaluate(&self, model: &Network) -> Result<Evaluation, TrainError> {
         let train = self.metrics(model, &self.data.train)?;
         let valid = match self.data.valid.is_empty() {
             true => None,
             false => Some(self.metrics(model, &self.data.valid)?),
         };
-        Ok((train, valid))
+        Ok(Evaluation {
+            train,
+            valid,
+            sample: None,
+        })
     }
 }

@@ -150,7 +150,7 @@ impl Session {
             &device.device.clone().autodiff(),
         )?;
         let model = load_module(structure, &run.checkpoint_model(state.epoch))?;
-        let optimizer = load_optimizer(&run, &config.optimizer, state.epoch)?;
+        let optimizer = load_optimizer(&run, config.optimizer.init(), state.epoch)?;
         Self::assemble(config, run, device, data, model, optimizer, state)
     }
 

@@ -13,7 +13,7 @@ use super::evaluate::{confusion, evaluate};
 use super::session::Prepared;
 use crate::engine::Finished;
 use crate::finetune::save_adapter;
-use crate::report::write_plots;
+use crate::report::{Axis, write_plots};
 use crate::{Metrics, Network, TrainError};
 
 /// Final result of a run, also written to `summary.json`.
@@ -125,6 +125,12 @@ pub(super) fn finish(
         .labels
         .as_ref()
         .map(|l| l.classes().to_vec());
-    write_plots(run, &state.history, Some(&summary), labels.as_deref())?;
+    write_plots(
+        run,
+        &state.history,
+        Axis::Epochs,
+        Some(&summary),
+        labels.as_deref(),
+    )?;
     Ok(summary)
 }

@@ -1,4 +1,4 @@
-//! The command line: every subcommand's flags. Flags that name a closed set accept exactly its
+//! The command line: every subcommand's flags (`lm`: the language-model subcommands). Flags that name a closed set accept exactly its
 //! names (listed by `--help`, and by clap when a value is rejected); the others are parsed by
 //! the library's own parsers.
 
@@ -11,6 +11,10 @@ use ffn_data::Task;
 use ffn_model::{Activation, HfLayout};
 use ffn_train::{Backend, OptimizerKind, ScheduleConfig, SplitChoice, Workload};
 use strum::VariantNames;
+
+mod lm;
+
+pub use lm::{LmCommand, LmEvalArgs, LmFinetuneArgs, LmFlags, LmGenerateArgs, LmTrainArgs};
 
 /// The `ffn` command line.
 #[derive(Parser)]
@@ -44,8 +48,11 @@ pub enum Command {
     Info(InfoArgs),
     /// Draw a run's curves and confusion matrix into report.html, or compare several runs.
     Report(ReportArgs),
-    /// Time the reference workloads (FFN train step, MLP epoch, FFN forward) on a backend.
+    /// Time the reference workloads (FFN train step, MLP epoch, FFN forward, GPT train step).
     Bench(BenchArgs),
+    /// Language models whose blocks are these FFNs: train, generate, eval, finetune.
+    #[command(subcommand)]
+    Lm(LmCommand),
 }
 
 /// A value parser accepting exactly the names of `T` (case-insensitively with `ignore_case`),
@@ -181,7 +188,7 @@ fn parse_activation(name: &str) -> Result<Activation, String> {
         .map_err(|e: ffn_model::ModelError| e.to_string())
 }
 
-fn parse_schedule(spec: &str) -> Result<ScheduleConfig, String> {
+pub(crate) fn parse_schedule(spec: &str) -> Result<ScheduleConfig, String> {
     ScheduleConfig::parse(spec).map_err(|e| e.to_string())
 }
 

@@ -1,0 +1,183 @@
+//! `ffn lm`: language models whose blocks are this project's FFNs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use ffn_data::TokenizerKind;
+use ffn_model::{FfnKind, Positions};
+use ffn_train::{Backend, LoraTargets, ScheduleConfig};
+
+use super::{ComputeArgs, JsonFlag, LayerList, one_of, parse_schedule};
+
+/// The `ffn lm` subcommands.
+#[derive(Subcommand)]
+pub enum LmCommand {
+    /// Train a language model from scratch on a text (defaults: the reference "baby GPT" recipe on
+    /// datasets/shakespeare.txt).
+    Train(Box<LmTrainArgs>),
+    /// Generate text from a trained language model, streamed as it comes.
+    Generate(LmGenerateArgs),
+    /// Loss, perplexity and bits per character of a language model on a text.
+    Eval(LmEvalArgs),
+    /// Fine-tune a language model on another text: LoRA on FFN and/or attention, or freezing.
+    Finetune(Box<LmFinetuneArgs>),
+}
+
+/// `ffn lm train`.
+#[derive(Args, Default)]
+pub struct LmTrainArgs {
+    /// JSON config file (a run's config.json works); the flags below override what they name.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue the interrupted language-model run in DIR from its last checkpoint.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: LmFlags,
+    /// Run directory to create (default: runs/lm-<text>-<milliseconds since epoch>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+/// The settings of a language-model run that a flag can override; each applies only when given.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LmFlags {
+    /// The text to train on (UTF-8 for the char and bpe tokenizers).
+    #[arg(long)]
+    pub text: Option<PathBuf>,
+    /// char (the text's characters + one unknown id), byte (256) or bpe:N (byte-level BPE of N ids).
+    #[arg(long, value_parser = parse_tokenizer)]
+    pub tokenizer: Option<TokenizerKind>,
+    /// Blocks.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Attention heads.
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Key/value heads (grouped-query attention; must divide --heads).
+    #[arg(long)]
+    pub kv_heads: Option<usize>,
+    /// Model width.
+    #[arg(long)]
+    pub d_model: Option<usize>,
+    /// Hidden width of every FFN.
+    #[arg(long)]
+    pub d_ff: Option<usize>,
+    /// The FFN of every block.
+    #[arg(long, value_parser = one_of::<FfnKind>(), ignore_case = true)]
+    pub ffn: Option<FfnKind>,
+    /// Learned positions (GPT-2) or rotary encoding (LLaMA).
+    #[arg(long, value_parser = one_of::<Positions>(), ignore_case = true)]
+    pub pos: Option<Positions>,
+    /// Context length in tokens.
+    #[arg(long)]
+    pub block: Option<usize>,
+    /// Windows per optimiser step.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Optimiser steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Steps between evaluations and checkpoints.
+    #[arg(long)]
+    pub eval_interval: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// gpt-cosine:WARMUP:MIN_LR (the default, 100 and 1e-4), constant, cosine,
+    /// warmup-cosine:STEPS, warmup-linear:STEPS.
+    #[arg(long, value_parser = parse_schedule)]
+    pub schedule: Option<ScheduleConfig>,
+    /// Dropout on embeddings and FFN activations.
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Compute backend.
+    #[arg(long, value_parser = one_of::<Backend>(), ignore_case = true)]
+    pub backend: Option<Backend>,
+    /// wgpu adapter index.
+    #[arg(long)]
+    pub device: Option<usize>,
+    /// Seed of initialisation, windows and dropout.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+fn parse_tokenizer(spec: &str) -> Result<TokenizerKind, String> {
+    spec.parse().map_err(|e: ffn_data::DataError| e.to_string())
+}
+
+/// `ffn lm generate`.
+#[derive(Args)]
+pub struct LmGenerateArgs {
+    /// Language-model run directory.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The text to continue (cropped to the model's context, with a note).
+    #[arg(long)]
+    pub prompt: String,
+    /// Tokens to generate.
+    #[arg(long, default_value_t = 200)]
+    pub tokens: usize,
+    /// Divides the logits; 0 is greedy.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    /// Sample among the K most likely tokens only.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Sample among the most likely tokens whose probabilities reach P.
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Recompute the whole context at every token instead of caching keys and values.
+    #[arg(long)]
+    pub no_cache: bool,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+/// `ffn lm eval`.
+#[derive(Args)]
+pub struct LmEvalArgs {
+    /// Language-model run directory.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The text to evaluate on.
+    #[arg(long)]
+    pub text: PathBuf,
+    /// Seeded batches of random windows.
+    #[arg(long, default_value_t = 200)]
+    pub batches: usize,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+/// `ffn lm finetune`.
+#[derive(Args)]
+pub struct LmFinetuneArgs {
+    /// The language-model run to start from (its model, size and tokenizer).
+    #[arg(long, value_name = "RUN_DIR", required_unless_present = "resume")]
+    pub from: Option<PathBuf>,
+    /// Train LoRA adapters of this rank instead of the base weights.
+    #[arg(long)]
+    pub lora_rank: Option<usize>,
+    /// LoRA scaling numerator (default 2 × rank).
+    #[arg(long, requires = "lora_rank")]
+    pub lora_alpha: Option<f64>,
+    /// Projections that get adapters.
+    #[arg(long, value_parser = one_of::<LoraTargets>(), ignore_case = true, requires = "lora_rank")]
+    pub lora_targets: Option<LoraTargets>,
+    /// Without LoRA: parameters that do not train, as path patterns (tokens, positions,
+    /// blocks.0, blocks.*.attn, norm, ...).
+    #[arg(long, value_name = "SPEC", value_parser = clap::value_parser!(LayerList), conflicts_with = "lora_rank")]
+    pub freeze: Option<LayerList>,
+    #[command(flatten)]
+    pub train: LmTrainArgs,
+}

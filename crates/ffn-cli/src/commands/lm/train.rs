@@ -1,0 +1,42 @@
+//! `ffn lm train`: a language model from scratch, or `--resume` of an interrupted one.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::print_summary;
+use crate::args::LmTrainArgs;
+use crate::printer::{ProgressPrinter, Unit};
+use crate::settings::lm_config;
+
+pub fn run(args: LmTrainArgs) -> Result<()> {
+    let mut progress = ProgressPrinter::new(Unit::Steps);
+    let started = Instant::now();
+    let summary = match &args.resume {
+        Some(dir) => ffn_train::resume_lm(dir, &mut |event| progress.on(event))
+            .with_context(|| format!("cannot resume {}", dir.display()))?,
+        None => {
+            let config = lm_config(args.config.as_deref(), &args.flags)?;
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_out(&config.text));
+            ffn_train::train_lm(&config, &out, &mut |event| progress.on(event))
+                .with_context(|| format!("training on {} failed", config.text.display()))?
+        }
+    };
+    progress.finish()?;
+    print_summary(&summary, started.elapsed().as_secs_f64(), args.output.json)
+}
+
+/// `runs/lm-<text>-<milliseconds since epoch>`.
+pub fn default_out(text: &std::path::Path) -> PathBuf {
+    let stem = text
+        .file_stem()
+        .map_or("text".into(), |s| s.to_string_lossy().into_owned());
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    PathBuf::from("runs").join(format!("lm-{stem}-{stamp}"))
+}

@@ -1,0 +1,117 @@
+//! What trains when a language model is fine-tuned: LoRA adapters on the FFN projections, the
+//! attention projections or both, or every weight outside the frozen parts.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use burn::module::ParamId;
+use burn::prelude::*;
+use ffn_model::{CausalLm, DenseLayers, LoraConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::params::{parameters, path_matches};
+
+/// The projections that get LoRA adapters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(strum::Display, strum::EnumString, strum::VariantNames)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
+pub enum LoraTargets {
+    /// Every FFN projection (`blocks.N.ffn.{up,gate,down}`).
+    #[default]
+    Ffn,
+    /// Every attention projection (`blocks.N.attn.{q,k,v,o}`).
+    Attn,
+    /// Both.
+    All,
+}
+
+impl LoraTargets {
+    /// Whether the dense layer at `path` gets an adapter.
+    fn accepts(self, path: &str) -> bool {
+        let ffn = path.contains(".ffn.");
+        let attn = path.contains(".attn.");
+        match self {
+            Self::Ffn => ffn,
+            Self::Attn => attn,
+            Self::All => ffn || attn,
+        }
+    }
+}
+
+/// How a language model is fine-tuned; saved as the run's `finetune.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LmFinetune {
+    /// The language-model run whose weights and tokenizer start the run.
+    pub from: PathBuf,
+    /// LoRA adapters, if any: then only they train.
+    pub lora: Option<LoraConfig>,
+    /// The projections that get adapters.
+    pub lora_targets: LoraTargets,
+    /// Without LoRA, the parameters that do not train, as dotted path patterns (`*` for any
+    /// run of characters; a pattern also covers everything below it): `tokens`, `positions`,
+    /// `blocks.0`, `blocks.*.attn`, `norm`, ...
+    pub freeze: Vec<String>,
+}
+
+impl LmFinetune {
+    /// Checks the values that do not need the model.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if let Some(lora) = &self.lora {
+            lora.validate()?;
+            if !self.freeze.is_empty() {
+                return Err(TrainError::InvalidConfig(
+                    "LoRA freezes every base weight already: give --lora-rank or --freeze, not both"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `model` with fresh adapters (drawn on `device`) on the targets; as it is without LoRA.
+    pub fn attach_lora(&self, model: CausalLm, device: &Device) -> Result<CausalLm, TrainError> {
+        self.validate()?;
+        match &self.lora {
+            Some(lora) => {
+                Ok(model.with_lora(lora, |path| self.lora_targets.accepts(path), device)?)
+            }
+            None => Ok(model),
+        }
+    }
+
+    /// The parameters that train: the adapters with LoRA, else all but the frozen ones. A
+    /// pattern that matches no parameter is an error listing the model's parts.
+    pub fn trainable_params(&self, model: &CausalLm) -> Result<HashSet<ParamId>, TrainError> {
+        let all = parameters(model);
+        if self.lora.is_some() {
+            return Ok(all
+                .into_iter()
+                .filter(|p| p.path.split('.').any(|part| part == "lora"))
+                .map(|p| p.id)
+                .collect());
+        }
+        for pattern in &self.freeze {
+            if !all.iter().any(|p| path_matches(pattern, &p.path)) {
+                return Err(TrainError::InvalidConfig(format!(
+                    "freeze pattern '{pattern}' matches no parameter; the model has tokens, \
+                     positions, blocks.0..blocks.{} (each with attn_norm, attn.{{q,k,v,o}}, \
+                     ffn.{{norm,up,gate,down}}), norm and, untied, head",
+                    model.blocks.len().saturating_sub(1)
+                )));
+            }
+        }
+        Ok(all
+            .into_iter()
+            .filter(|p| {
+                !self
+                    .freeze
+                    .iter()
+                    .any(|pattern| path_matches(pattern, &p.path))
+            })
+            .map(|p| p.id)
+            .collect())
+    }
+}

@@ -1,0 +1,86 @@
+//! Language models whose blocks are this project's FFNs: training from scratch on a text
+//! ([`train_lm`]), fine-tuning a trained one ([`finetune_lm`]: LoRA on FFN and/or attention
+//! projections, or freezing), resuming, evaluation on a text, and generation. Runs go through
+//! the same engine as tabular runs.
+
+mod config;
+mod finetune;
+mod generate;
+mod objective;
+mod run;
+mod session;
+mod summary;
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use burn::module::ParamId;
+use burn::optim::ModuleOptimizer;
+use ffn_model::CausalLm;
+
+pub use config::{LmConfig, LmModelSpec};
+pub use finetune::{LmFinetune, LoraTargets};
+pub use generate::{Sampling, choose, generate};
+pub use run::LmRun;
+pub use summary::LmSummary;
+
+pub(crate) use objective::token_loss;
+
+use crate::params::parameters;
+use crate::{Progress, TrainError};
+use session::{Session, Start};
+
+/// Trains a new language model of `config` into `out` (created; it must not hold a run).
+pub fn train_lm(
+    config: &LmConfig,
+    out: &Path,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<LmSummary, TrainError> {
+    Session::start(config.clone(), out, Start::Scratch, progress)?.train(progress)
+}
+
+/// Fine-tunes the language-model run `finetune.from` on `config.text` into `out`: the model,
+/// its size and its tokenizer come from the source (characters it does not know train as the
+/// unknown id, announced through `progress`); `finetune` says what trains.
+pub fn finetune_lm(
+    config: &LmConfig,
+    finetune: &LmFinetune,
+    out: &Path,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<LmSummary, TrainError> {
+    let source = LmRun::open(&finetune.from)?;
+    let mut config = config.clone();
+    config.model = source.config.model.clone();
+    config.tokenizer = source.tokenizer.kind();
+    let cpu = burn::prelude::Device::flex();
+    cpu.seed(config.seed);
+    let base = source.model(&cpu)?;
+    let finetune = finetune.clone();
+    let model = finetune.attach_lora(base, &cpu)?;
+    let start = Start::Pretrained {
+        model: Box::new(model),
+        tokenizer: source.tokenizer,
+        finetune,
+    };
+    Session::start(config, out, start, progress)?.train(progress)
+}
+
+/// Continues the language-model run in `dir` from its last checkpoint; the result equals an
+/// uninterrupted run.
+pub fn resume_lm(
+    dir: &Path,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<LmSummary, TrainError> {
+    Session::reopen(dir)?.train(progress)
+}
+
+/// The optimiser of a language-model run: weight decay applies to matrices and embeddings only,
+/// as in nanoGPT (the norms' gains keep none).
+pub(crate) fn optimizer(config: &LmConfig, model: &CausalLm) -> ModuleOptimizer {
+    let vectors: Vec<ParamId> = parameters(model)
+        .into_iter()
+        .filter(|p| p.shape.len() < 2)
+        .map(|p| p.id)
+        .collect();
+    config.optimizer.init_with_undecayed(vectors)
+}

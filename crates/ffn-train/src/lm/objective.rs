@@ -1,0 +1,169 @@
+//! What a language-model run brings to the engine: rounds of `eval_interval` optimiser steps on
+//! seeded random windows of the training tokens, next-token cross-entropy, and the loss,
+//! perplexity and bits per character of seeded validation batches.
+
+use burn::prelude::*;
+use ffn_data::{SplitMix64, TokenBatch, TokenSplit, Tokenizer, Windows};
+use ffn_model::CausalLm;
+
+use super::{LmConfig, Sampling, generate};
+use crate::engine::Evaluation;
+use crate::{Metrics, TrainError, cross_entropy};
+
+/// Stream of the evaluation batches (the training rounds use streams 0, 1, ...).
+const EVAL_STREAM: u64 = u64::MAX;
+
+/// The objective of a language-model run.
+pub(crate) struct LanguageModeling<'a> {
+    pub config: &'a LmConfig,
+    /// Decodes the samples generated after each round (none without it).
+    pub tokenizer: Option<&'a Tokenizer>,
+    /// The first tokens of the validation part: the prompt of the samples.
+    pub prompt: &'a [u32],
+    pub train: Windows<'a>,
+    pub valid: Windows<'a>,
+    pub chars_per_token: f64,
+    /// Where evaluation runs (without autodiff).
+    pub device: &'a Device,
+    /// Batches of each evaluation.
+    pub eval_batches: usize,
+}
+
+impl<'a> LanguageModeling<'a> {
+    pub fn new(
+        config: &'a LmConfig,
+        split: &'a TokenSplit,
+        tokenizer: Option<&'a Tokenizer>,
+        device: &'a Device,
+    ) -> Result<Self, TrainError> {
+        let block = config.model.block;
+        Ok(Self {
+            config,
+            tokenizer,
+            prompt: &split.valid[..split.valid.len().min(block / 2).max(1)],
+            train: Windows::new(&split.train, block, config.batch, "the training part")?,
+            valid: Windows::new(&split.valid, block, config.batch, "the validation part")?,
+            chars_per_token: split.chars_per_token,
+            device,
+            eval_batches: config.eval_batches,
+        })
+    }
+
+    /// Loss, perplexity and bits per character of `model` on `eval_batches` seeded batches of
+    /// `windows`.
+    pub fn metrics(&self, model: &CausalLm, windows: &Windows) -> Result<Metrics, TrainError> {
+        evaluate_windows(
+            model,
+            windows,
+            self.eval_batches,
+            self.config.seed,
+            self.chars_per_token,
+            self.device,
+        )
+    }
+}
+
+impl LanguageModeling<'_> {
+    /// `sample_tokens` tokens generated after the prompt (temperature 0.8, seeded by the run),
+    /// with the prompt, as text.
+    fn sample(&self, model: &CausalLm) -> Result<Option<String>, TrainError> {
+        let Some(tokenizer) = self.tokenizer else {
+            return Ok(None);
+        };
+        if self.config.sample_tokens == 0 {
+            return Ok(None);
+        }
+        let sampling = Sampling {
+            temperature: 0.8,
+            top_k: None,
+            top_p: None,
+            seed: self.config.seed,
+        };
+        let count = self.config.sample_tokens;
+        let mut tokens = self.prompt.to_vec();
+        tokens.extend(generate(
+            model,
+            self.prompt,
+            count,
+            &sampling,
+            true,
+            self.device,
+            &mut |_| Ok(()),
+        )?);
+        Ok(Some(tokenizer.decode(&tokens)?))
+    }
+}
+
+/// Loss, perplexity and bits per character of `model` on `batches` batches of `windows` drawn
+/// from the evaluation stream of `seed` (the same windows every time).
+pub(crate) fn evaluate_windows(
+    model: &CausalLm,
+    windows: &Windows,
+    batches: usize,
+    seed: u64,
+    chars_per_token: f64,
+    device: &Device,
+) -> Result<Metrics, TrainError> {
+    let mut rng = SplitMix64::for_stream(seed, EVAL_STREAM);
+    let mut sum = 0.0;
+    for _ in 0..batches {
+        let batch = windows.sample(&mut rng, device);
+        sum += f64::from(token_loss(model, batch)?.into_scalar::<f32>());
+    }
+    Ok(language_metrics(
+        sum / batches.max(1) as f64,
+        chars_per_token,
+    ))
+}
+
+/// The metrics of a mean next-token loss (nats per token).
+pub(crate) fn language_metrics(loss: f64, chars_per_token: f64) -> Metrics {
+    Metrics {
+        loss,
+        perplexity: Some(loss.exp()),
+        bits_per_char: Some(loss / std::f64::consts::LN_2 / chars_per_token),
+        ..Metrics::default()
+    }
+}
+
+/// Mean next-token cross-entropy of `model` on `batch`.
+pub(crate) fn token_loss(model: &CausalLm, batch: TokenBatch) -> Result<Tensor<1>, TrainError> {
+    let logits = model.forward(batch.inputs)?;
+    let [b, t, vocab] = logits.dims();
+    Ok(cross_entropy(
+        logits.reshape([b * t, vocab]),
+        batch.targets.reshape([b * t]),
+        None,
+        0.0,
+    ))
+}
+
+impl crate::engine::Objective for LanguageModeling<'_> {
+    type Model = CausalLm;
+    type Batch = TokenBatch;
+
+    fn batches_per_round(&self, round: usize) -> usize {
+        self.config.steps_in_round(round)
+    }
+
+    fn batches<'s>(
+        &'s self,
+        round: usize,
+        device: &'s Device,
+    ) -> impl Iterator<Item = TokenBatch> + 's {
+        let mut rng = SplitMix64::for_stream(self.config.seed, round as u64);
+        (0..self.batches_per_round(round)).map(move |_| self.train.sample(&mut rng, device))
+    }
+
+    fn loss(&self, model: &CausalLm, batch: TokenBatch) -> Result<Tensor<1>, TrainError> {
+        token_loss(model, batch)
+    }
+
+    fn evaluate(&self, model: &CausalLm) -> Result<Evaluation, TrainError> {
+        Ok(Evaluation {
+            train: self.metrics(model, &self.train)?,
+            valid: Some(self.metrics(model, &self.valid)?),
+            sample: self.sample(model)?,
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! A language-model run prepared for the engine, the same way whether it starts or resumes:
+//! config, directory, device, tokenizer and tokens, and the model with what trains.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use burn::module::{Module, ParamId};
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use ffn_data::{Text, TokenSplit, Tokenizer};
+use ffn_model::{CausalLm, load_module};
+
+use super::objective::LanguageModeling;
+use super::summary::{LmSummary, finish};
+use super::{LmConfig, LmFinetune};
+use crate::engine::{CheckpointState, Engine, LoopSettings, load_optimizer};
+use crate::params::{param_ids, parameters, set_trainable};
+use crate::{OpenedDevice, Progress, RunDir, Schedule, TrainError, open_device};
+
+/// The fixed parts of a language-model run while it trains.
+pub(super) struct Prepared {
+    pub config: LmConfig,
+    pub run: RunDir,
+    pub device: OpenedDevice,
+    pub tokenizer: Tokenizer,
+    pub split: TokenSplit,
+    /// Parameters that train, and all parameters (adapters included).
+    pub trainable: (usize, usize),
+}
+
+/// A language-model run ready to train from `state`.
+pub(super) struct Session {
+    prepared: Prepared,
+    model: CausalLm,
+    optimizer: ModuleOptimizer,
+    state: CheckpointState,
+}
+
+/// Where a new run's weights come from.
+pub(super) enum Start {
+    /// Drawn from the seed.
+    Scratch,
+    /// A pretrained model (on the CPU, adapters attached) and its tokenizer.
+    Pretrained {
+        model: Box<CausalLm>,
+        tokenizer: Tokenizer,
+        finetune: LmFinetune,
+    },
+}
+
+impl Session {
+    /// Prepares a new run of `config` in `out`. Unknown characters of the text (a `char`
+    /// tokenizer from another text) are announced through `progress`.
+    pub fn start(
+        config: LmConfig,
+        out: &Path,
+        start: Start,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        let run = RunDir::new(out);
+        if run.state().exists() || run.summary().exists() || run.block().exists() {
+            return Err(TrainError::Run {
+                path: out.to_path_buf(),
+                reason: "already holds a run; resume it with --resume or choose another --out"
+                    .into(),
+            });
+        }
+        let device = open_device(config.backend, config.device_index)?;
+        let text = Text::read(&config.text)?;
+        let cpu = Device::flex();
+        cpu.seed(config.seed);
+        let (initial, tokenizer, finetune) = match start {
+            Start::Scratch => {
+                let tokenizer = Tokenizer::train(config.tokenizer, &text)?;
+                let model = config
+                    .model
+                    .model_config(tokenizer.vocab_size())
+                    .init(&cpu)?;
+                (model, tokenizer, None)
+            }
+            Start::Pretrained {
+                model,
+                tokenizer,
+                finetune,
+            } => (*model, tokenizer, Some(finetune)),
+        };
+        let (split, encoded) = TokenSplit::new(&text, &tokenizer, config.valid_fraction)?;
+        if !encoded.unknown.is_empty() {
+            let listed: Vec<String> = encoded
+                .unknown
+                .iter()
+                .map(|(c, n)| format!("{c:?} ×{n}"))
+                .collect();
+            let notice = format!(
+                "{} characters of the text are not in the tokenizer's vocabulary and train as \
+                 the unknown id: {}",
+                encoded.unknown.values().sum::<usize>(),
+                listed.join(", ")
+            );
+            let _ = progress(Progress::Notice(&notice));
+        }
+        let structure = training_model(
+            &config,
+            finetune.as_ref(),
+            tokenizer.vocab_size(),
+            &device.device.clone().autodiff(),
+        )?;
+        let model = structure
+            .try_load_record(initial.into_record())
+            .map_err(|e| TrainError::Device(format!("cannot move the initial weights: {e}")))?;
+        let state = CheckpointState::new(Schedule::new(
+            config.schedule.clone(),
+            config.lr,
+            config.steps,
+        ));
+        let optimizer = super::optimizer(&config, &model);
+        let session = Self::assemble(
+            config,
+            run,
+            device,
+            tokenizer,
+            split,
+            model,
+            optimizer,
+            state,
+            finetune.as_ref(),
+        )?;
+        let prepared = &session.prepared;
+        let run = &prepared.run;
+        run.create()?;
+        run.write_json(&run.config(), &prepared.config)?;
+        run.write_json(&run.tokenizer(), &prepared.tokenizer.to_json()?)?;
+        if let Some(finetune) = &finetune {
+            run.write_json(&run.lm_finetune(), finetune)?;
+        }
+        Ok(session)
+    }
+
+    /// Reopens the language-model run in `dir` at its last checkpoint.
+    pub fn reopen(dir: &Path) -> Result<Self, TrainError> {
+        let run = RunDir::new(dir);
+        let config: LmConfig = run.read_json(&run.config())?;
+        config.validate()?;
+        let tokenizer = Tokenizer::from_json(&run.read_json(&run.tokenizer())?)?;
+        let finetune: Option<LmFinetune> = match run.lm_finetune().exists() {
+            true => Some(run.read_json(&run.lm_finetune())?),
+            false => None,
+        };
+        let state: CheckpointState = run.read_json(&run.state())?;
+        if state.epoch >= config.rounds() {
+            return Err(TrainError::Run {
+                path: dir.to_path_buf(),
+                reason: format!("the run already finished after {} steps", config.steps),
+            });
+        }
+        let device = open_device(config.backend, config.device_index)?;
+        let text = Text::read(&config.text)?;
+        let (split, _) = TokenSplit::new(&text, &tokenizer, config.valid_fraction)?;
+        let structure = training_model(
+            &config,
+            finetune.as_ref(),
+            tokenizer.vocab_size(),
+            &device.device.clone().autodiff(),
+        )?;
+        let model = load_module(structure, &run.checkpoint_model(state.epoch))?;
+        let optimizer = load_optimizer(&run, super::optimizer(&config, &model), state.epoch)?;
+        Self::assemble(
+            config,
+            run,
+            device,
+            tokenizer,
+            split,
+            model,
+            optimizer,
+            state,
+            finetune.as_ref(),
+        )
+    }
+
+    /// What start and resume share: which parameters train.
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        config: LmConfig,
+        run: RunDir,
+        device: OpenedDevice,
+        tokenizer: Tokenizer,
+        split: TokenSplit,
+        model: CausalLm,
+        optimizer: ModuleOptimizer,
+        state: CheckpointState,
+        finetune: Option<&LmFinetune>,
+    ) -> Result<Self, TrainError> {
+        // The text must hold a window of the context in each part.
+        LanguageModeling::new(&config, &split, None, &device.device)?;
+        let trainable: HashSet<ParamId> = match finetune {
+            Some(finetune) => finetune.trainable_params(&model)?,
+            None => param_ids(&model).into_iter().collect(),
+        };
+        let all = parameters(&model);
+        let counts = (
+            all.iter()
+                .filter(|p| trainable.contains(&p.id))
+                .map(|p| p.numel)
+                .sum(),
+            all.iter().map(|p| p.numel).sum(),
+        );
+        Ok(Self {
+            prepared: Prepared {
+                config,
+                run,
+                device,
+                tokenizer,
+                split,
+                trainable: counts,
+            },
+            model: set_trainable(model, &trainable),
+            optimizer,
+            state,
+        })
+    }
+
+    /// Trains the remaining steps, then writes the final model and summary.
+    pub fn train(
+        self,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<LmSummary, TrainError> {
+        let Self {
+            prepared,
+            model,
+            optimizer,
+            state,
+        } = self;
+        let config = &prepared.config;
+        let objective = LanguageModeling::new(
+            config,
+            &prepared.split,
+            Some(&prepared.tokenizer),
+            &prepared.device.device,
+        )?;
+        let engine = Engine {
+            objective,
+            settings: LoopSettings {
+                rounds: config.rounds(),
+                grad_accumulation: 1,
+                grad_clip_norm: config.grad_clip_norm,
+                early_stopping: None,
+                seed: config.seed,
+                groups: Vec::new(),
+            },
+            run: &prepared.run,
+            device: &prepared.device,
+        };
+        let finished = engine.run(model, optimizer, state, progress)?;
+        finish(&prepared, finished)
+    }
+}
+
+/// The model as it trains: the configured structure, with a fine-tuning run's adapters.
+fn training_model(
+    config: &LmConfig,
+    finetune: Option<&LmFinetune>,
+    vocab_size: usize,
+    device: &Device,
+) -> Result<CausalLm, TrainError> {
+    let model = config.model.model_config(vocab_size).init(device)?;
+    match finetune {
+        Some(finetune) => finetune.attach_lora(model, device),
+        None => Ok(model),
+    }
+}
