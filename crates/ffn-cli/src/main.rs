@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod interrupt;
 mod printer;
 mod settings;
 
@@ -19,10 +20,13 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast_ref::<interrupt::Stopped>() {
+            Some(stopped) => ExitCode::from(stopped.code),
+            None => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use ffn_train::{Metrics, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::interrupt::Interrupts;
+
 /// Writes one line to stdout. A closed pipe ends the program with success: the reader has
 /// what it wanted; any other write error is returned.
 pub fn line(text: impl std::fmt::Display) -> Result<()> {
@@ -42,9 +44,11 @@ pub enum Unit {
     Steps,
 }
 
-/// Shows training progress: a bar on a terminal, one line per epoch (or evaluation) otherwise.
+/// Shows training progress: a bar on a terminal, one line per epoch (or evaluation) otherwise;
+/// asks training to stop once a signal arrived.
 pub struct ProgressPrinter {
     unit: Unit,
+    interrupts: Interrupts,
     bar: Option<ProgressBar>,
     batches: usize,
     /// The first write error, reported when training ends.
@@ -52,21 +56,25 @@ pub struct ProgressPrinter {
 }
 
 impl ProgressPrinter {
-    pub fn new(unit: Unit) -> Self {
+    pub fn new(unit: Unit, interrupts: Interrupts) -> Self {
         Self {
             unit,
+            interrupts,
             bar: None,
             batches: 1,
             failed: None,
         }
     }
 
-    /// Shows `event`; never asks training to stop.
+    /// Shows `event`; asks training to stop when a signal arrived.
     pub fn on(&mut self, event: Progress) -> ControlFlow<()> {
         if let Err(error) = self.show(event) {
             self.failed.get_or_insert(error);
         }
-        ControlFlow::Continue(())
+        match self.interrupts.requested() {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        }
     }
 
     fn show(&mut self, event: Progress) -> Result<()> {

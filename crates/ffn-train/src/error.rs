@@ -46,10 +46,15 @@ pub enum TrainError {
         reason: String,
     },
     /// The caller asked training to stop; the run can be resumed from its checkpoint.
-    #[error("training interrupted after epoch {epoch}; continue with `ffn train --resume {}`", run_dir.display())]
+    #[error(
+        "training interrupted at epoch {epoch} (step {step}); continue with --resume {}",
+        run_dir.display()
+    )]
     Interrupted {
-        /// Epochs completed and checkpointed.
+        /// Epochs (rounds) completed.
         epoch: usize,
+        /// Optimiser steps taken and checkpointed.
+        step: usize,
         /// The run directory.
         run_dir: PathBuf,
     },

@@ -54,7 +54,10 @@ pub use report::{
     Axis, Panel, ReportFiles, Series, confusion_svg, panels_svg, run_panels, write_comparison,
     write_plots, write_run_report,
 };
-pub use run::{Artifact, BlockInfo, ImportedBlock, RunDescription, RunDir, SavedRun, SplitChoice};
+pub use run::{
+    Artifact, BlockInfo, CheckpointPoint, ImportedBlock, RunDescription, RunDir, SavedRun,
+    SplitChoice,
+};
 pub use schedule::{Schedule, ScheduleConfig};
 pub use tabular::{
     Prediction, Summary, build_network, evaluate, finetune, forward_all, load_dataset, predict,

@@ -11,10 +11,11 @@ mod predict;
 mod report;
 mod train;
 
-use anyhow::Result;
-use ffn_train::{OpenedDevice, open_device};
+use anyhow::{Context, Result};
+use ffn_train::{OpenedDevice, TrainError, open_device};
 
 use crate::args::{Command, ComputeArgs};
+use crate::interrupt::Interrupts;
 
 /// Runs `command`; none means `ffn train` with its defaults.
 pub fn run(command: Option<Command>) -> Result<()> {
@@ -37,5 +38,34 @@ impl ComputeArgs {
     /// Opens the device the flags name.
     fn open(&self) -> Result<OpenedDevice> {
         Ok(open_device(self.backend, self.device)?)
+    }
+}
+
+/// The result of a training command: an interruption is told with the command that continues
+/// it (`resume`, e.g. `ffn train --resume`) and ends the process with the signal's status; other
+/// errors get `context`.
+fn trained<T>(
+    result: Result<T, TrainError>,
+    interrupts: &Interrupts,
+    resume: &str,
+    context: impl FnOnce() -> String,
+) -> Result<T> {
+    match result {
+        Err(TrainError::Interrupted {
+            epoch,
+            step,
+            run_dir,
+        }) => {
+            let at = match resume.contains(" lm ") {
+                true => format!("step {step}"),
+                false => format!("epoch {epoch} (step {step})"),
+            };
+            eprintln!(
+                "interrupted at {at}; continue with: {resume} {}",
+                run_dir.display()
+            );
+            Err(interrupts.stopped().into())
+        }
+        other => other.with_context(context),
     }
 }

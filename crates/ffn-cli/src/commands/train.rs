@@ -4,11 +4,13 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ffn_train::{Progress, Summary, TrainConfig, TrainError};
 use serde_json::json;
 
+use super::trained;
 use crate::args::{TrainArgs, TrainFlags};
+use crate::interrupt::Interrupts;
 use crate::printer::{self, ProgressPrinter, Unit};
 use crate::settings::{default_out, train_config};
 
@@ -30,16 +32,26 @@ pub fn training(
     resolve: impl FnOnce(Option<&Path>, &TrainFlags) -> Result<TrainConfig>,
     start: Start,
 ) -> Result<()> {
-    let mut progress = ProgressPrinter::new(Unit::Epochs);
+    let interrupts = Interrupts::install()?;
+    let mut progress = ProgressPrinter::new(Unit::Epochs, interrupts.clone());
     let started = Instant::now();
+    let resume = "ffn train --resume";
     let summary = match &args.resume {
-        Some(dir) => ffn_train::resume(dir, &mut |event| progress.on(event))
-            .with_context(|| format!("cannot resume {}", dir.display()))?,
+        Some(dir) => trained(
+            ffn_train::resume(dir, &mut |event| progress.on(event)),
+            &interrupts,
+            resume,
+            || format!("cannot resume {}", dir.display()),
+        )?,
         None => {
             let config = resolve(args.config.as_deref(), &args.flags)?;
             let out = args.out.clone().unwrap_or_else(|| default_out(&config));
-            start(&config, &out, &mut |event| progress.on(event))
-                .with_context(|| format!("training on {} failed", config.dataset.display()))?
+            trained(
+                start(&config, &out, &mut |event| progress.on(event)),
+                &interrupts,
+                resume,
+                || format!("training on {} failed", config.dataset.display()),
+            )?
         }
     };
     progress.finish()?;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EpochRecord;
 use super::early_stopping::Monitor;
+pub use crate::run::CheckpointPoint;
 use crate::{RunDir, Schedule, TrainError};
 
 /// Everything needed to continue a run, saved after every epoch in `checkpoint/state.json`.
@@ -28,6 +29,15 @@ pub(crate) struct CheckpointState {
     pub train_seconds: f64,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// Batches of round `epoch` already trained (a run interrupted in the middle of a round).
+    #[serde(default)]
+    pub round_batches: usize,
+    /// Their losses' sum, as the device summed them in f32.
+    #[serde(default)]
+    pub round_loss: f32,
+    /// Seconds they took.
+    #[serde(default)]
+    pub round_seconds: f64,
 }
 
 impl CheckpointState {
@@ -41,41 +51,61 @@ impl CheckpointState {
             history: Vec::new(),
             train_seconds: 0.0,
             stopped_early: false,
+            round_batches: 0,
+            round_loss: 0.0,
+            round_seconds: 0.0,
         }
     }
 }
 
-/// Writes the epoch's model and optimiser files, then `state.json` (which commits them), then
-/// removes the previous epoch's files and rewrites the metrics logs.
+impl CheckpointState {
+    /// Which checkpoint files hold this state: after `epoch` rounds and `round_batches` batches.
+    pub fn point(&self) -> CheckpointPoint {
+        CheckpointPoint {
+            epoch: self.epoch,
+            batch: self.round_batches,
+        }
+    }
+}
+
+/// Writes the model and optimiser files of `state`'s point, then `state.json` (which commits
+/// them), then removes the files of the checkpoint before and rewrites the metrics logs.
 pub(crate) fn save<M: Module>(
     run: &RunDir,
     model: &M,
     optimizer: &ModuleOptimizer,
     state: &CheckpointState,
 ) -> Result<(), TrainError> {
-    save_module(model, &run.checkpoint_model(state.epoch))?;
+    let point = state.point();
+    let previous = run
+        .state()
+        .exists()
+        .then(|| run.read_json::<CheckpointState>(&run.state()))
+        .transpose()?
+        .map(|s| s.point());
+    save_module(model, &run.checkpoint_model(point))?;
     let bytes = optimizer.into_bytes().map_err(|e| TrainError::Run {
-        path: run.checkpoint_optimizer(state.epoch),
+        path: run.checkpoint_optimizer(point),
         reason: format!("cannot serialise the optimiser: {e}"),
     })?;
-    run.write(&run.checkpoint_optimizer(state.epoch), &bytes)?;
+    run.write(&run.checkpoint_optimizer(point), &bytes)?;
     run.write_json(&run.state(), state)?;
-    if state.epoch > 1 {
-        let _ = std::fs::remove_file(run.checkpoint_model(state.epoch - 1));
-        let _ = std::fs::remove_file(run.checkpoint_optimizer(state.epoch - 1));
+    if let Some(previous) = previous.filter(|p| *p != point) {
+        let _ = std::fs::remove_file(run.checkpoint_model(previous));
+        let _ = std::fs::remove_file(run.checkpoint_optimizer(previous));
     }
     crate::run::metrics_log::write(run, &state.history)
 }
 
-/// `optimizer` (freshly built, with its parameter groups) with the state saved at `epoch`.
+/// `optimizer` (freshly built, with its parameter groups) with the state saved at `point`.
 /// Burn materialises the state on its default device before the next step moves it: see
 /// [`crate::pin_default_device`].
 pub(crate) fn load_optimizer(
     run: &RunDir,
     optimizer: ModuleOptimizer,
-    epoch: usize,
+    point: CheckpointPoint,
 ) -> Result<ModuleOptimizer, TrainError> {
-    let path = run.checkpoint_optimizer(epoch);
+    let path = run.checkpoint_optimizer(point);
     let bytes = std::fs::read(&path).map_err(|e| TrainError::Run {
         path: path.clone(),
         reason: format!("cannot read the optimiser checkpoint: {e}"),

@@ -100,13 +100,25 @@ pub(crate) struct Finished<M> {
     pub restored: bool,
 }
 
-/// Seed of round `round`'s dropout masks, so a resumed run draws the same masks.
-fn round_seed(seed: u64, round: usize) -> u64 {
-    ffn_data::SplitMix64::for_stream(seed, round as u64 + 1).next_u64()
+/// Seed of the dropout masks of batch `batch` of round `round`, so a run resumed anywhere draws
+/// the masks an uninterrupted one would.
+fn batch_seed(seed: u64, round: usize, batch: usize) -> u64 {
+    let stream = ((round as u64) << 32 | batch as u64).wrapping_add(1);
+    ffn_data::SplitMix64::for_stream(seed, stream).next_u64()
+}
+
+/// How a round of training ended.
+enum RoundEnd<M> {
+    /// Every batch trained: the model, the rate of the last step and the mean loss.
+    Done { model: M, lr: f64, mean_loss: f64 },
+    /// The caller asked to stop; after a step, the round stands where `state` says.
+    Stopped(M),
 }
 
 impl<O: Objective> Engine<'_, O> {
-    /// Runs the rounds from `state` on: `model` and `optimizer` as after round `state.epoch`.
+    /// Runs the rounds from `state` on: `model` and `optimizer` as `state` says (after a round,
+    /// or in the middle of one). When `progress` answers `Break`, training stops after the
+    /// current optimiser step, writes a checkpoint there and returns [`TrainError::Interrupted`].
     pub fn run(
         &self,
         mut model: O::Model,
@@ -126,15 +138,27 @@ impl<O: Objective> Engine<'_, O> {
         while state.epoch < settings.rounds && !state.stopped_early {
             let round = state.epoch;
             let started = Instant::now();
-            self.device.device.seed(round_seed(settings.seed, round));
-            let (next, lr, mean_loss) =
+            let end =
                 self.train_round(model, &mut optimizer, &mut state, &autodiff, &mut |batch| {
                     stop |= progress(Progress::Batch {
                         epoch: round,
                         batch,
                     })
                     .is_break();
+                    stop
                 })?;
+            let (next, lr, mean_loss) = match end {
+                RoundEnd::Done {
+                    model,
+                    lr,
+                    mean_loss,
+                } => (model, lr, mean_loss),
+                RoundEnd::Stopped(model) => {
+                    state.round_seconds += started.elapsed().as_secs_f64();
+                    checkpoint::save(self.run, &model, &optimizer, &state)?;
+                    return Err(self.interrupted(&state));
+                }
+            };
             model = next;
             if !mean_loss.is_finite() {
                 return Err(TrainError::Diverged {
@@ -164,10 +188,11 @@ impl<O: Objective> Engine<'_, O> {
                 lr,
                 train,
                 valid,
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: state.round_seconds + started.elapsed().as_secs_f64(),
                 step: state.step,
                 sample,
             };
+            state.round_seconds = 0.0;
             state.train_seconds += record.seconds;
             state.history.push(record);
             checkpoint::save(self.run, &model, &optimizer, &state)?;
@@ -175,10 +200,7 @@ impl<O: Objective> Engine<'_, O> {
                 stop |= progress(Progress::Epoch(record)).is_break();
             }
             if stop && state.epoch < settings.rounds && !state.stopped_early {
-                return Err(TrainError::Interrupted {
-                    epoch: state.epoch,
-                    run_dir: self.run.root().to_path_buf(),
-                });
+                return Err(self.interrupted(&state));
             }
         }
         let restored = early_stopping::restores(settings.early_stopping.as_ref(), &state);
@@ -194,33 +216,47 @@ impl<O: Objective> Engine<'_, O> {
         })
     }
 
-    /// One round of optimiser steps; returns the model, the rate of the round's last step and
-    /// the mean training loss over its batches.
+    fn interrupted(&self, state: &CheckpointState) -> TrainError {
+        TrainError::Interrupted {
+            epoch: state.epoch,
+            step: state.step,
+            run_dir: self.run.root().to_path_buf(),
+        }
+    }
+
+    /// The batches of round `state.epoch` from `state.round_batches` on (a resumed round skips
+    /// the ones it trained). `on_batch` is told each batch and answers whether to stop: after
+    /// the next optimiser step, the round then stops with `state` saying where it stands.
     fn train_round(
         &self,
         mut model: O::Model,
         optimizer: &mut ModuleOptimizer,
         state: &mut CheckpointState,
         autodiff: &Device,
-        on_batch: &mut dyn FnMut(usize),
-    ) -> Result<(O::Model, f64, f64), TrainError> {
+        on_batch: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<RoundEnd<O::Model>, TrainError> {
         let settings = &self.settings;
         let round = state.epoch;
         let batches = self.objective.batches_per_round(round);
         let k = settings.grad_accumulation;
-        let mut loss_sum: Option<Tensor<1>> = None;
+        // The losses are summed in f32 on the device; a resumed round starts from the saved sum.
+        let mut loss_sum = Tensor::<1>::from_data([state.round_loss], &self.device.device);
         let mut accumulator = GradientsAccumulator::<O::Model>::new();
         let mut lr = state.schedule.lr(state.step, round);
-        for (index, batch) in self.objective.batches(round, autodiff).enumerate() {
+        let batch_stream = self.objective.batches(round, autodiff).enumerate();
+        for (index, batch) in batch_stream.skip(state.round_batches) {
+            self.device
+                .device
+                .seed(batch_seed(settings.seed, round, index));
             let loss = self.objective.loss(&model, batch)?;
-            let detached = loss.clone().inner();
-            loss_sum = Some(loss_sum.map_or(detached.clone(), |sum| sum + detached));
+            loss_sum = loss_sum + loss.clone().inner();
             // Each batch's share of its accumulation group, so a group's gradient is the mean over
             // its batches (the last group of a round may be shorter).
             let group = k.min(batches - index / k * k);
             let grads = GradientsParams::from_grads((loss / group as f64).backward(), &model);
             accumulator.accumulate(&model, grads);
-            if (index + 1) % k == 0 || index + 1 == batches {
+            let stepped = (index + 1) % k == 0 || index + 1 == batches;
+            if stepped {
                 let mut grads = accumulator.grads();
                 if let Some(max_norm) = settings.grad_clip_norm {
                     clip_global_norm(&model, &mut grads, max_norm);
@@ -229,10 +265,20 @@ impl<O: Objective> Engine<'_, O> {
                 model = self.step(optimizer, lr, model, grads);
                 state.step += 1;
             }
-            on_batch(index);
+            if on_batch(index) && stepped && index + 1 < batches {
+                state.round_batches = index + 1;
+                state.round_loss = loss_sum.into_scalar::<f32>();
+                return Ok(RoundEnd::Stopped(model));
+            }
         }
-        let mean = loss_sum.map_or(0.0, |s| f64::from(s.into_scalar::<f32>()) / batches as f64);
-        Ok((model, lr, mean))
+        let mean_loss = f64::from(loss_sum.into_scalar::<f32>()) / batches as f64;
+        state.round_batches = 0;
+        state.round_loss = 0.0;
+        Ok(RoundEnd::Done {
+            model,
+            lr,
+            mean_loss,
+        })
     }
 
     /// One optimiser step: the parameters of each learning-rate group at its multiple of `lr`,

@@ -164,8 +164,8 @@ impl Session {
             tokenizer.vocab_size(),
             &device.device.clone().autodiff(),
         )?;
-        let model = load_module(structure, &run.checkpoint_model(state.epoch))?;
-        let optimizer = load_optimizer(&run, super::optimizer(&config, &model), state.epoch)?;
+        let model = load_module(structure, &run.checkpoint_model(state.point()))?;
+        let optimizer = load_optimizer(&run, super::optimizer(&config, &model), state.point())?;
         Self::assemble(
             config,
             run,

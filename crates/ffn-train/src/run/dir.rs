@@ -17,8 +17,9 @@
 //! RUN/tokenizer.json       language models only: the tokenizer
 //! RUN/finetune.json        fine-tuned language models only: source and what trained
 //! RUN/checkpoint/state.json         last completed epoch: counters, schedule, history
-//! RUN/checkpoint/model-EPOCH.bpk    weights at that epoch
-//! RUN/checkpoint/optimizer-EPOCH.bpk optimiser state at that epoch
+//! RUN/checkpoint/model-EPOCH.bpk    weights at that epoch (model-EPOCH-BATCH.bpk when a run
+//!                                   was interrupted in the middle of the next one)
+//! RUN/checkpoint/optimizer-EPOCH.bpk optimiser state at that point
 //! RUN/checkpoint/best-model.bpk     weights of the best epoch so far (early stopping)
 //! ```
 
@@ -28,6 +29,26 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::TrainError;
+
+/// Where in training a checkpoint was taken: after `epoch` rounds and `batch` batches of the
+/// next one (0 at the end of a round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPoint {
+    /// Rounds (epochs) completed.
+    pub epoch: usize,
+    /// Batches of the next round completed.
+    pub batch: usize,
+}
+
+impl CheckpointPoint {
+    /// The file name of `what` (`model`, `optimizer`) at this point.
+    fn file(self, what: &str) -> String {
+        match self.batch {
+            0 => format!("{what}-{:05}.bpk", self.epoch),
+            batch => format!("{what}-{:05}-{batch:06}.bpk", self.epoch),
+        }
+    }
+}
 
 /// Path methods for files at fixed places inside the run directory.
 macro_rules! run_files {
@@ -102,14 +123,13 @@ impl RunDir {
         best_model: "checkpoint/best-model.bpk",
     }
 
-    /// `checkpoint/model-EPOCH.bpk`.
-    pub fn checkpoint_model(&self, epoch: usize) -> PathBuf {
-        self.checkpoint_dir().join(format!("model-{epoch:05}.bpk"))
+    /// `checkpoint/model-EPOCH.bpk`, or `model-EPOCH-BATCH.bpk` in the middle of a round.
+    pub fn checkpoint_model(&self, point: CheckpointPoint) -> PathBuf {
+        self.checkpoint_dir().join(point.file("model"))
     }
-    /// `checkpoint/optimizer-EPOCH.bpk`.
-    pub fn checkpoint_optimizer(&self, epoch: usize) -> PathBuf {
-        self.checkpoint_dir()
-            .join(format!("optimizer-{epoch:05}.bpk"))
+    /// `checkpoint/optimizer-EPOCH.bpk`, or `optimizer-EPOCH-BATCH.bpk` in the middle of a round.
+    pub fn checkpoint_optimizer(&self, point: CheckpointPoint) -> PathBuf {
+        self.checkpoint_dir().join(point.file("optimizer"))
     }
 
     /// Writes `value` as pretty JSON to `path`, atomically.

@@ -11,6 +11,6 @@ mod saved;
 pub use artifact::Artifact;
 pub use block::{BlockInfo, ImportedBlock};
 pub use describe::RunDescription;
-pub use dir::RunDir;
 pub(crate) use dir::read_json_file;
+pub use dir::{CheckpointPoint, RunDir};
 pub use saved::{SavedRun, SplitChoice};

@@ -149,8 +149,8 @@ impl Session {
             &data.preprocessor,
             &device.device.clone().autodiff(),
         )?;
-        let model = load_module(structure, &run.checkpoint_model(state.epoch))?;
-        let optimizer = load_optimizer(&run, config.optimizer.init(), state.epoch)?;
+        let model = load_module(structure, &run.checkpoint_model(state.point()))?;
+        let optimizer = load_optimizer(&run, config.optimizer.init(), state.point())?;
         Self::assemble(config, run, device, data, model, optimizer, state)
     }
 

@@ -2,20 +2,28 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::print_summary;
 use super::train::default_out;
 use crate::args::LmFinetuneArgs;
+use crate::commands::trained;
+use crate::interrupt::Interrupts;
 use crate::printer::{ProgressPrinter, Unit};
 use crate::settings::lm_finetune;
 
 pub fn run(args: LmFinetuneArgs) -> Result<()> {
-    let mut progress = ProgressPrinter::new(Unit::Steps);
+    let interrupts = Interrupts::install()?;
+    let mut progress = ProgressPrinter::new(Unit::Steps, interrupts.clone());
+    let resume = "ffn lm train --resume";
     let started = Instant::now();
     let summary = match &args.train.resume {
-        Some(dir) => ffn_train::resume_lm(dir, &mut |event| progress.on(event))
-            .with_context(|| format!("cannot resume {}", dir.display()))?,
+        Some(dir) => trained(
+            ffn_train::resume_lm(dir, &mut |event| progress.on(event)),
+            &interrupts,
+            resume,
+            || format!("cannot resume {}", dir.display()),
+        )?,
         None => {
             let (config, finetune) = lm_finetune(&args)?;
             let out = args
@@ -23,8 +31,12 @@ pub fn run(args: LmFinetuneArgs) -> Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| default_out(&config.text));
-            ffn_train::finetune_lm(&config, &finetune, &out, &mut |event| progress.on(event))
-                .with_context(|| format!("fine-tuning on {} failed", config.text.display()))?
+            trained(
+                ffn_train::finetune_lm(&config, &finetune, &out, &mut |event| progress.on(event)),
+                &interrupts,
+                resume,
+                || format!("fine-tuning on {} failed", config.text.display()),
+            )?
         }
     };
     progress.finish()?;

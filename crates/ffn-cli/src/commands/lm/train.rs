@@ -3,27 +3,39 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::print_summary;
 use crate::args::LmTrainArgs;
+use crate::commands::trained;
+use crate::interrupt::Interrupts;
 use crate::printer::{ProgressPrinter, Unit};
 use crate::settings::lm_config;
 
 pub fn run(args: LmTrainArgs) -> Result<()> {
-    let mut progress = ProgressPrinter::new(Unit::Steps);
+    let interrupts = Interrupts::install()?;
+    let mut progress = ProgressPrinter::new(Unit::Steps, interrupts.clone());
+    let resume = "ffn lm train --resume";
     let started = Instant::now();
     let summary = match &args.resume {
-        Some(dir) => ffn_train::resume_lm(dir, &mut |event| progress.on(event))
-            .with_context(|| format!("cannot resume {}", dir.display()))?,
+        Some(dir) => trained(
+            ffn_train::resume_lm(dir, &mut |event| progress.on(event)),
+            &interrupts,
+            resume,
+            || format!("cannot resume {}", dir.display()),
+        )?,
         None => {
             let config = lm_config(args.config.as_deref(), &args.flags)?;
             let out = args
                 .out
                 .clone()
                 .unwrap_or_else(|| default_out(&config.text));
-            ffn_train::train_lm(&config, &out, &mut |event| progress.on(event))
-                .with_context(|| format!("training on {} failed", config.text.display()))?
+            trained(
+                ffn_train::train_lm(&config, &out, &mut |event| progress.on(event)),
+                &interrupts,
+                resume,
+                || format!("training on {} failed", config.text.display()),
+            )?
         }
     };
     progress.finish()?;
