@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs `ffn bench` and PyTorch's reference (bench/torch_ffn_bench.py) alternately, several times in
-# one run on this machine, and prints the median time of each workload and the ratio
+# Runs `ffn bench` and PyTorch's references (bench/torch_ffn_bench.py for W1-W3,
+# bench/torch_char_gpt.py for W4) alternately, several times in one run on this machine, and prints the median time of each workload and the ratio
 # ffn / PyTorch (lower is better).
 #
 #   scripts/bench-vs-pytorch.sh [BACKEND]     BACKEND: flex (default), ndarray, wgpu
@@ -33,6 +33,8 @@ for i in $(seq "$repeats"); do
     | sed 's/^/ffn /' >>"$results"
   THREADS=$threads "$venv/bin/python" bench/torch_ffn_bench.py "$torch_device" \
     | sed 's/^/torch /' >>"$results"
+  THREADS=$threads DEVICE=$torch_device "$venv/bin/python" bench/torch_char_gpt.py bench \
+    | sed 's/^/torch /' >>"$results"
 done
 
 # The machine's fp32 matrix-product peak as PyTorch reaches it: 2048 × 2048 × 2048, best of 10.
@@ -54,6 +56,11 @@ print(f"{2 * 2048 ** 3 / best / 1e9:.0f}")
 PY
 )
 machine=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  machine="$machine, AVX-512"
+elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+  machine="$machine, AVX2 (no AVX-512)"
+fi
 torch_version=$("$venv/bin/python" -c "import torch; print(torch.__version__)")
 python3 - "$results" "$backend" "$threads" "$machine" "$torch_version" "$torch_device" "$peak" <<'PY'
 import json, statistics, sys
@@ -66,7 +73,7 @@ for line in open(path):
 print(f"machine: {machine}; {threads} threads; ffn backend {backend}; PyTorch {torch_version} ({torch_device})")
 print(f"fp32 matmul peak (PyTorch, 2048^3): {peak} GFLOP/s")
 print(f"{'workload':<20}{'ffn ms':>10}{'torch ms':>10}{'ratio':>8}{'ffn GFLOP/s':>13}{'torch GFLOP/s':>15}")
-for workload in sorted(runs["ffn"]):
+for workload in sorted(w for w in runs["ffn"] if w in runs["torch"]):
     ours = statistics.median(r["ms"] for r in runs["ffn"][workload])
     peer = statistics.median(r["ms"] for r in runs["torch"].get(workload, [{"ms": float("nan")}]))
     def gflops(records):

@@ -1,14 +1,14 @@
-//! Causal multi-head self-attention over Burn's fused attention: grouped-query heads (several
+//! Causal multi-head self-attention (on flex through this crate's attention kernel, elsewhere
+//! through Burn's attention): grouped-query heads (several
 //! query heads share a key/value head), optional rotary position encoding, and a key/value
 //! cache for incremental decoding. The projections are [`FeedForward`] layers without
 //! activation, so they can carry LoRA adapters.
 
 use burn::nn::{Initializer, RotaryEncoding, RotaryEncodingConfig};
 use burn::prelude::*;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::dense_layers::DenseMap;
+use crate::kernels;
 use crate::validate::check_size;
 use crate::{Activation, DenseLayers, FeedForward, FeedForwardConfig, ModelError};
 
@@ -203,12 +203,7 @@ impl CausalSelfAttention {
         };
         let group = self.n_heads / self.n_kv_heads;
         let (k, v) = (share_heads(k, group), share_heads(v, group));
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: true,
-        };
-        let context = attention(q, k, v, None, None, options);
+        let context = kernels::causal_attention(q, k, v);
         let merged = context.swap_dims(1, 2).reshape([batch, seq, d_model]);
         Ok(self.o.affine(merged))
     }

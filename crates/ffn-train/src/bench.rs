@@ -8,6 +8,9 @@
 //! - W4: a train step of the reference language model (`ffn lm train`'s defaults: 4 layers, 4
 //!   heads, d_model 128, FFN 512 GELU, block 64, tied head) on 12 random windows of random
 //!   tokens (vocabulary 65): cross-entropy, backward, global-norm clipping at 1.0, AdamW.
+//! - Decode: greedy generation of 256 tokens after a 64-token prompt by the W4 model with a
+//!   320-token context, with the key/value cache, timed alternately against the same generation
+//!   recomputing the whole context for every token (the baseline).
 //!
 //! Each measurement runs warm-up iterations, then `rounds` rounds of `iters` iterations; the device
 //! is synchronised at the end of each round only, as a training loop that reads its loss once per
@@ -24,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use ffn_data::{SplitMix64, Windows};
 
 use crate::{
-    LmConfig, OpenedDevice, OptimizerKind, Schedule, TrainError, clip_global_norm, cross_entropy,
-    mse,
+    LmConfig, OpenedDevice, OptimizerKind, Sampling, Schedule, TrainError, clip_global_norm,
+    cross_entropy, generate, mse,
 };
 
 /// One of the reference workloads.
@@ -42,11 +45,19 @@ pub enum Workload {
     W3,
     /// Character-level GPT train step.
     W4,
+    /// KV-cache decoding against recomputation.
+    Decode,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 4] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4];
+    pub const ALL: [Workload; 5] = [
+        Workload::W1,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::Decode,
+    ];
 
     /// The name PyTorch's reference script prints for it.
     pub fn name(self) -> &'static str {
@@ -55,6 +66,7 @@ impl Workload {
             Workload::W2 => "W2_mlp_epoch",
             Workload::W3 => "W3_ffn_forward",
             Workload::W4 => "W4_char_gpt_train_step",
+            Workload::Decode => "decode_256_kv_cache",
         }
     }
 
@@ -65,7 +77,7 @@ impl Workload {
         match self {
             Workload::W1 => Some(3.0 * forward),
             Workload::W3 => Some(forward),
-            Workload::W2 | Workload::W4 => None,
+            Workload::W2 | Workload::W4 | Workload::Decode => None,
         }
     }
 
@@ -80,6 +92,7 @@ impl Workload {
             (Workload::W1, true) => 100,
             (Workload::W3, true) => 200,
             (Workload::W2, true) => 20,
+            (Workload::Decode, _) => 1,
         }
     }
 }
@@ -115,6 +128,10 @@ pub struct BenchResult {
     /// Training samples per second at the median time (W2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples_per_s: Option<f64>,
+    /// Median time per iteration of the baseline timed alternately with the workload (decode:
+    /// recomputing the context for every token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_ms: Option<f64>,
     /// Peak resident memory of the process so far, in MiB (Linux), host side.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_rss_mib: Option<f64>,
@@ -133,22 +150,33 @@ pub fn bench(
             "bench needs at least one iteration and one round".into(),
         ));
     }
-    let mut run = workload_runner(workload, &device.device)?;
-    for _ in 0..warmup {
-        run()?;
+    let mut runs = vec![workload_runner(workload, &device.device, false)?];
+    if workload == Workload::Decode {
+        runs.push(workload_runner(workload, &device.device, true)?);
     }
-    sync(&device.device)?;
-    let mut per_iter = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let started = Instant::now();
-        for _ in 0..iters {
+    for run in &mut runs {
+        for _ in 0..warmup {
             run()?;
         }
-        sync(&device.device)?;
-        per_iter.push(started.elapsed().as_secs_f64() * 1e3 / iters as f64);
     }
-    per_iter.sort_by(f64::total_cmp);
-    let ms = per_iter[per_iter.len() / 2];
+    sync(&device.device)?;
+    let mut per_run = vec![Vec::with_capacity(rounds); runs.len()];
+    for _ in 0..rounds {
+        for (run, times) in runs.iter_mut().zip(&mut per_run) {
+            let started = Instant::now();
+            for _ in 0..iters {
+                run()?;
+            }
+            sync(&device.device)?;
+            times.push(started.elapsed().as_secs_f64() * 1e3 / iters as f64);
+        }
+    }
+    for times in &mut per_run {
+        times.sort_by(f64::total_cmp);
+    }
+    let median = |times: &Vec<f64>| times[times.len() / 2];
+    let per_iter = &per_run[0];
+    let ms = median(per_iter);
     Ok(BenchResult {
         workload: workload.name().to_string(),
         device: device.description.clone(),
@@ -163,6 +191,7 @@ pub fn bench(
             Workload::W4 => Some(W4_TOKENS as f64 / (ms * 1e-3)),
             _ => None,
         },
+        baseline_ms: per_run.get(1).map(median),
         peak_rss_mib: peak_rss_mib(),
     })
 }
@@ -172,10 +201,12 @@ const W2_SAMPLES: usize = 1792;
 /// Tokens per W4 step: 12 windows of 64.
 const W4_TOKENS: usize = 12 * 64;
 
-/// A closure running one iteration of `workload`, with its model, data and optimiser built.
+/// A closure running one iteration of `workload` (or of its `baseline`), with its model, data and
+/// optimiser built.
 fn workload_runner(
     workload: Workload,
     device: &Device,
+    baseline: bool,
 ) -> Result<Box<dyn FnMut() -> Result<(), TrainError>>, TrainError> {
     device.seed(0);
     match workload {
@@ -224,6 +255,27 @@ fn workload_runner(
                     Schedule::new(config.schedule.clone(), config.lr, config.steps).lr(step, 0);
                 model = Some(optimizer.step(lr, lm, grads));
                 step += 1;
+                Ok(())
+            }))
+        }
+        Workload::Decode => {
+            let mut spec = LmConfig::default().model;
+            spec.block = 320;
+            let model = spec.model_config(65).init(device)?;
+            let mut rng = SplitMix64::new(0);
+            let prompt: Vec<u32> = (0..64).map(|_| rng.below(65) as u32).collect();
+            let device = device.clone();
+            Ok(Box::new(move || {
+                let greedy = Sampling::greedy();
+                generate(
+                    &model,
+                    &prompt,
+                    256,
+                    &greedy,
+                    !baseline,
+                    &device,
+                    &mut |_| Ok(()),
+                )?;
                 Ok(())
             }))
         }

@@ -303,7 +303,7 @@ pub struct ReportArgs {
 /// `--workload`: one reference workload or all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkloadChoice {
-    /// W1, W2 and W3 in turn.
+    /// Every workload in turn.
     All,
     /// One workload.
     One(Workload),
@@ -333,7 +333,8 @@ fn workload_choices() -> impl TypedValueParser<Value = WorkloadChoice> {
 /// `ffn bench`.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// w1 (FFN train step), w2 (small-MLP epoch), w3 (FFN forward) or all.
+    /// w1 (FFN train step), w2 (small-MLP epoch), w3 (FFN forward), w4 (character GPT train
+    /// step), decode (256 tokens with the KV cache against recomputation) or all.
     #[arg(long, value_parser = workload_choices(), ignore_case = true, default_value = "all")]
     pub workload: WorkloadChoice,
     #[command(flatten)]

@@ -20,11 +20,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
             printer::json(&serde_json::to_value(&result)?)?;
             continue;
         }
-        let rate = match (result.gflops, result.samples_per_s) {
+        let mut rate = match (result.gflops, result.samples_per_s) {
             (Some(g), _) => format!("{g:.1} GFLOP/s"),
             (None, Some(s)) => format!("{s:.0} samples/s"),
             _ => String::new(),
         };
+        if let Some(baseline) = result.baseline_ms {
+            rate = format!(
+                "{:.1}× faster than recomputing ({baseline:.3} ms)",
+                baseline / result.ms
+            );
+        }
         printer::line(format!(
             "{:<18} {:>9.3} ms  (min {:.3}, max {:.3}; {} rounds × {})  {rate}  peak RSS {}",
             result.workload,

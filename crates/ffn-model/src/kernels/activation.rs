@@ -137,7 +137,7 @@ pub(crate) fn silu<const D: usize>(x: burn::Tensor<D>) -> burn::Tensor<D> {
 }
 
 /// The per-element formulas, written without branches on the data so that they vectorise.
-mod scalar {
+pub(super) mod scalar {
     use super::FRAC_1_SQRT_2PI;
 
     /// `0.5·x·(1 + erf(x/√2))`.
@@ -206,7 +206,7 @@ mod scalar {
     /// polynomial (relative error below 1e-8 before rounding). Below −87, where `f32` runs out of
     /// normal numbers, the result is 0 (so `x·exp(−x²)`-like products stay 0 for huge `|x|`).
     #[inline(always)]
-    pub(super) fn exp_non_positive(v: f32) -> f32 {
+    pub(in crate::kernels) fn exp_non_positive(v: f32) -> f32 {
         const LN2_HI: f32 = 0.693_145_75;
         const LN2_LO: f32 = 1.428_606_8e-6;
         let clamped = v.max(-87.0);

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::backward::{Derivative, record};
 use super::buffers::{from_values, on_flex};
+use super::matrix::Matrix;
 
 /// The dense layer's products as backend operations.
 #[backend_extension(Flex, Autodiff)]
@@ -129,40 +130,6 @@ fn product_gradients<B: DenseBackend>(
         .filter(|_| want_rhs)
         .map(|lhs| B::product(B::float_transpose(lhs), grad));
     [d_lhs, d_rhs]
-}
-
-/// A strided `f32` matrix inside a flex tensor's buffer.
-struct Matrix<'a> {
-    storage: &'a [f32],
-    offset: usize,
-    rows: usize,
-    cols: usize,
-    row_stride: isize,
-    col_stride: isize,
-}
-
-impl<'a> Matrix<'a> {
-    /// The matrix view of a rank-2 `f32` tensor; `None` for other ranks and dtypes.
-    fn of(t: &'a FlexTensor) -> Option<Self> {
-        let layout = t.layout();
-        let dims = layout.shape();
-        if t.dtype() != DType::F32 || dims.num_dims() != 2 {
-            return None;
-        }
-        let strides = layout.strides();
-        Some(Self {
-            storage: t.storage::<f32>(),
-            offset: layout.start_offset(),
-            rows: dims[0],
-            cols: dims[1],
-            row_stride: strides[0],
-            col_stride: strides[1],
-        })
-    }
-
-    fn ptr(&self) -> *const f32 {
-        self.storage.as_ptr().wrapping_add(self.offset)
-    }
 }
 
 /// Products below this many multiply-adds run on one thread (flex's threshold).

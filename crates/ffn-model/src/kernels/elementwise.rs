@@ -57,6 +57,38 @@ fn map_chunk<const N: usize, F: Fn([f32; N]) -> f32>(
     map_chunk_portable(inputs, out, f);
 }
 
+/// `f()` compiled for the widest vector instructions the CPU offers (AVX-512, else AVX2 + FMA,
+/// else baseline), chosen at run time: `f` is inlined into a function compiled for each set.
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            return unsafe { run_avx512(f) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { run_avx2(f) };
+        }
+    }
+    f()
+}
+
+/// `f()` compiled for the given x86-64 instruction sets, one function each.
+macro_rules! run_for {
+    ($($name:ident: $features:literal),* $(,)?) => {$(
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $name<R, F: FnOnce() -> R>(f: F) -> R {
+            f()
+        }
+    )*};
+}
+
+run_for!(run_avx512: "avx512f", run_avx2: "avx2,fma");
+
 /// [`map_chunk_portable`] compiled for the given x86-64 instruction sets, one function each.
 macro_rules! map_chunk_for {
     ($($name:ident: $features:literal),* $(,)?) => {$(

@@ -174,6 +174,30 @@ fn loss_falls_and_cached_generation_equals_recomputation() {
     assert_eq!(&long[..10], &cached[..]);
 }
 
+/// Ten steps of a small GPT on flex, ndarray and (where an adapter exists) wgpu from the same
+/// initial weights and batches: the final training and validation losses agree within 1e-4.
+#[test]
+fn training_agrees_across_backends() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny(excerpt(dir.path(), "shakespeare.txt", 20_000));
+    (config.steps, config.eval_interval, config.sample_tokens) = (10, 10, 0);
+    let reference = train_lm(&config, &dir.path().join("flex"), &mut quiet).unwrap();
+    for backend in crate::other_backends() {
+        config.backend = backend;
+        let summary = train_lm(&config, &dir.path().join(backend.to_string()), &mut quiet).unwrap();
+        for (what, got, expected) in [
+            ("train", summary.train.loss, reference.train.loss),
+            ("valid", summary.valid.loss, reference.valid.loss),
+        ] {
+            assert!(
+                (got - expected).abs() < 1e-4,
+                "{backend} {what} loss {got} vs flex {expected}"
+            );
+        }
+    }
+}
+
 #[test]
 fn lora_on_the_ffn_trains_adapters_only_and_keeps_attention() {
     let _turn = one_at_a_time();

@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use ffn_train::Progress;
+use ffn_train::{Backend, Progress};
 
 /// The repository's `datasets/` folder.
 pub fn datasets() -> PathBuf {
@@ -47,4 +47,18 @@ pub fn assert_close(actual: &[f32], expected: &[f64], tol: f64, what: &str) {
             "{what}[{i}]: got {a}, expected {e}"
         );
     }
+}
+
+/// The backends to compare with flex: ndarray, and wgpu where an adapter exists (required when
+/// `FFN_REQUIRE_WGPU` is set, as CI does with lavapipe).
+pub fn other_backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Ndarray];
+    match ffn_train::open_device(Backend::Wgpu, None) {
+        Ok(_) => backends.push(Backend::Wgpu),
+        Err(error) => {
+            assert!(std::env::var("FFN_REQUIRE_WGPU").is_err(), "{error}");
+            eprintln!("skipping wgpu: {error}");
+        }
+    }
+    backends
 }

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use ffn_data::Preprocessor;
 use ffn_model::{DenseLayers, load_module};
 use ffn_train::{
-    Backend, EarlyStoppingConfig, Progress, ScheduleConfig, TrainConfig, TrainError, build_network,
+    EarlyStoppingConfig, Progress, ScheduleConfig, TrainConfig, TrainError, build_network,
 };
 
 use crate::{datasets, one_at_a_time, quiet};
@@ -144,14 +144,7 @@ fn gradient_accumulation_equals_a_larger_batch() {
 fn training_agrees_across_backends() {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let mut backends = vec![Backend::Ndarray];
-    match ffn_train::open_device(Backend::Wgpu, None) {
-        Ok(_) => backends.push(Backend::Wgpu),
-        Err(error) => {
-            assert!(std::env::var("FFN_REQUIRE_WGPU").is_err(), "{error}");
-            eprintln!("skipping wgpu: {error}");
-        }
-    }
+    let backends = crate::other_backends();
     let mut config = iris(2);
     config.model.dropout = 0.0;
     let reference = ffn_train::train(&config, &dir.path().join("flex"), &mut quiet).unwrap();

@@ -1,0 +1,153 @@
+//! Strided `f32` matrices inside flex tensors' buffers (or plain slices), and products of them
+//! written into slices, for this crate's kernels.
+
+use burn::tensor::DType;
+use burn_flex::FlexTensor;
+
+/// A strided `f32` matrix: element `(r, c)` is `storage[offset + r·row_stride + c·col_stride]`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Matrix<'a> {
+    pub storage: &'a [f32],
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: isize,
+    pub col_stride: isize,
+}
+
+impl<'a> Matrix<'a> {
+    /// The matrix view of a rank-2 `f32` tensor; `None` for other ranks and dtypes.
+    pub fn of(t: &'a FlexTensor) -> Option<Self> {
+        let layout = t.layout();
+        let dims = layout.shape();
+        if t.dtype() != DType::F32 || dims.num_dims() != 2 {
+            return None;
+        }
+        let strides = layout.strides();
+        Some(Self {
+            storage: t.storage::<f32>(),
+            offset: layout.start_offset(),
+            rows: dims[0],
+            cols: dims[1],
+            row_stride: strides[0],
+            col_stride: strides[1],
+        })
+    }
+
+    /// The `[rows, cols]` matrix at index `(i, j)` of the two leading axes of a rank-4 `f32`
+    /// tensor `[n0, n1, rows, cols]`; `None` for other ranks and dtypes.
+    pub fn inner(t: &'a FlexTensor, i: usize, j: usize) -> Option<Self> {
+        let layout = t.layout();
+        let dims = layout.shape();
+        if t.dtype() != DType::F32 || dims.num_dims() != 4 || i >= dims[0] || j >= dims[1] {
+            return None;
+        }
+        let strides = layout.strides();
+        let offset =
+            layout.start_offset() as isize + i as isize * strides[0] + j as isize * strides[1];
+        Some(Self {
+            storage: t.storage::<f32>(),
+            offset: usize::try_from(offset).ok()?,
+            rows: dims[2],
+            cols: dims[3],
+            row_stride: strides[2],
+            col_stride: strides[3],
+        })
+    }
+
+    /// A row-major `[rows, cols]` matrix in `values`.
+    pub fn dense(values: &'a [f32], rows: usize, cols: usize) -> Self {
+        debug_assert_eq!(values.len(), rows * cols);
+        Self {
+            storage: values,
+            offset: 0,
+            rows,
+            cols,
+            row_stride: cols as isize,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, as a view.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Whether every element lies inside `storage`.
+    fn in_bounds(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let corner = |r: usize, c: usize| {
+            self.offset as isize + r as isize * self.row_stride + c as isize * self.col_stride
+        };
+        let ends = [
+            corner(0, 0),
+            corner(self.rows - 1, 0),
+            corner(0, self.cols - 1),
+            corner(self.rows - 1, self.cols - 1),
+        ];
+        ends.iter()
+            .all(|&e| e >= 0 && (e as usize) < self.storage.len())
+    }
+
+    pub fn ptr(&self) -> *const f32 {
+        self.storage.as_ptr().wrapping_add(self.offset)
+    }
+}
+
+/// `dst = alpha · lhs·rhs` (plus what `dst` held, when `accumulate`), `dst` a row-major
+/// `[lhs.rows, rhs.cols]` slice; on the calling thread (callers parallelise over products).
+pub(super) fn product_into(
+    dst: &mut [f32],
+    lhs: Matrix,
+    rhs: Matrix,
+    alpha: f32,
+    accumulate: bool,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert!(
+        lhs.cols == rhs.rows && dst.len() == m * n && lhs.in_bounds() && rhs.in_bounds(),
+        "matrix product of mismatched shapes"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: `dst` holds exactly `m·n` values written with row stride `n`; both operands were
+    // checked to lie inside their storage above, so every element gemm reads is in bounds.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.ptr(),
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.ptr(),
+            rhs.col_stride,
+            rhs.row_stride,
+            1.0,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
