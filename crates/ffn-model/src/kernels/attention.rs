@@ -43,9 +43,13 @@ pub trait AttentionBackend: Backend {
 }
 
 /// Causal attention of `q`, `k`, `v` `[batch, heads, len, head_dim]`: through this module's
-/// kernel for `f32` on flex, Burn's attention elsewhere.
+/// kernel for `f32` on flex (whose backward relies on the shapes checked here), Burn's attention
+/// elsewhere.
 pub(crate) fn causal_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
-    if !on_flex(&q) || q.dtype() != DType::F32 {
+    let ([b, h, len_q, d], [kb, kh, len_k, kd], [vb, vh, len_v, _]) =
+        (q.dims(), k.dims(), v.dims());
+    let fits = (kb, kh, kd) == (b, h, d) && (vb, vh, len_v) == (b, h, len_k) && len_k >= len_q;
+    if !fits || !on_flex(&q) || q.dtype() != DType::F32 {
         let options = causal_options();
         return burn::tensor::module::attention(q, k, v, None, None, options);
     }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::backward::{Derivative, record};
 use super::buffers::{from_values, on_flex};
-use super::matrix::Matrix;
+use super::matrix::{Matrix, gemm_into};
 
 /// The dense layer's products as backend operations.
 #[backend_extension(Flex, Autodiff)]
@@ -69,7 +69,7 @@ impl DenseBackend for Flex {
     ) -> FloatTensor<Self> {
         match (Matrix::of(&x), Matrix::of(&w), b.as_slice::<f32>()) {
             (Some(xm), Some(wm), Some(bias)) if xm.cols == wm.rows && bias.len() == wm.cols => {
-                gemm_into(&xm, &wm, Some(bias))
+                product_with_bias(&xm, &wm, Some(bias))
             }
             _ => {
                 let d_out = b.shape()[0];
@@ -81,7 +81,7 @@ impl DenseBackend for Flex {
 
     fn product(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
         match (Matrix::of(&lhs), Matrix::of(&rhs)) {
-            (Some(a), Some(b)) if a.cols == b.rows => gemm_into(&a, &b, None),
+            (Some(a), Some(b)) if a.cols == b.rows => product_with_bias(&a, &b, None),
             _ => Flex::float_matmul(lhs, rhs),
         }
     }
@@ -136,7 +136,7 @@ fn product_gradients<B: DenseBackend>(
 const PARALLEL_MULTIPLY_ADDS: usize = 192 * 192 * 192;
 
 /// `lhs·rhs` (plus `bias` broadcast over the rows) into a new contiguous `[m, n]` tensor.
-fn gemm_into(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTensor {
+fn product_with_bias(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTensor {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     let len = m
         .checked_mul(n)
@@ -164,28 +164,15 @@ fn gemm_into(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTensor {
         // every element gemm reads lies inside their buffers. With `read_dst` false gemm only
         // writes the destination; with a bias it reads the rows initialised just above.
         unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
+            gemm_into(
                 out.as_mut_ptr(),
-                1,
-                n as isize,
+                *lhs,
+                *rhs,
+                1.0,
                 bias.is_some(),
-                lhs.ptr(),
-                lhs.col_stride,
-                lhs.row_stride,
-                rhs.ptr(),
-                rhs.col_stride,
-                rhs.row_stride,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
                 parallelism,
-            );
-        }
+            )
+        };
     }
     // SAFETY: every value was written: by the bias fill, the zero fill, or gemm (which writes all
     // of the destination when `m`, `n` and `k` are positive); with `m·n = 0` there is nothing.

@@ -3,6 +3,7 @@
 
 use burn::tensor::DType;
 use burn_flex::FlexTensor;
+use gemm::Parallelism;
 
 /// A strided `f32` matrix: element `(r, c)` is `storage[offset + r·row_stride + c·col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -128,14 +129,43 @@ pub(super) fn product_into(
     // SAFETY: `dst` holds exactly `m·n` values written with row stride `n`; both operands were
     // checked to lie inside their storage above, so every element gemm reads is in bounds.
     unsafe {
+        gemm_into(
+            dst.as_mut_ptr(),
+            lhs,
+            rhs,
+            alpha,
+            accumulate,
+            Parallelism::None,
+        )
+    };
+}
+
+/// `dst = alpha · lhs·rhs` (plus what `dst` holds, when `read_dst`), `dst` row-major
+/// `[lhs.rows, rhs.cols]` with row stride `rhs.cols`; `lhs.cols == rhs.rows`, all three positive.
+///
+/// # Safety
+/// `dst` must be valid for writes of `lhs.rows · rhs.cols` values (and initialised for reads when
+/// `read_dst`), and every element the operands' pointers and strides address must lie inside
+/// live buffers.
+pub(super) unsafe fn gemm_into(
+    dst: *mut f32,
+    lhs: Matrix,
+    rhs: Matrix,
+    alpha: f32,
+    read_dst: bool,
+    parallelism: Parallelism,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    // SAFETY: as the caller guarantees.
+    unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
-            accumulate,
+            read_dst,
             lhs.ptr(),
             lhs.col_stride,
             lhs.row_stride,
@@ -147,7 +177,7 @@ pub(super) fn product_into(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

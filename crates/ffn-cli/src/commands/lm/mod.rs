@@ -5,12 +5,18 @@ mod finetune;
 mod generate;
 mod train;
 
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
 use anyhow::Result;
-use ffn_train::LmSummary;
+use ffn_train::{LmSummary, Progress, TrainError};
 use serde_json::json;
 
 use crate::args::LmCommand;
-use crate::printer;
+use crate::commands::trained;
+use crate::interrupt::Interrupts;
+use crate::printer::{self, ProgressPrinter, Unit};
 
 /// Runs one `ffn lm` subcommand.
 pub fn run(command: LmCommand) -> Result<()> {
@@ -20,6 +26,36 @@ pub fn run(command: LmCommand) -> Result<()> {
         LmCommand::Eval(args) => eval::run(args),
         LmCommand::Finetune(args) => finetune::run(*args),
     }
+}
+
+/// How a language-model run starts: `(run, what it is for the error message)`.
+type Start<'a> = Box<
+    dyn FnOnce(
+            &mut dyn FnMut(Progress) -> ControlFlow<()>,
+        ) -> (Result<LmSummary, TrainError>, String)
+        + 'a,
+>;
+
+/// Continues the interrupted language-model run in `dir`.
+fn resume(dir: &Path) -> Start<'_> {
+    Box::new(move |progress| {
+        (
+            ffn_train::resume_lm(dir, progress),
+            format!("cannot resume {}", dir.display()),
+        )
+    })
+}
+
+/// Trains the run `start` begins (or continues) with a progress bar and Ctrl-C handling, and
+/// prints its summary.
+fn train_run(start: Start, json: bool) -> Result<()> {
+    let interrupts = Interrupts::install()?;
+    let mut progress = ProgressPrinter::new(Unit::Steps, interrupts.clone());
+    let started = Instant::now();
+    let (result, context) = start(&mut |event| progress.on(event));
+    let summary = trained(result, &interrupts, "ffn lm train --resume", || context)?;
+    progress.finish()?;
+    print_summary(&summary, started.elapsed().as_secs_f64(), json)
 }
 
 /// Prints the end of a language-model run: steps, time, parameters, final metrics, where it is.
