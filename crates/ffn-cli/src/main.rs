@@ -19,6 +19,12 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let cli = args::Cli::parse();
     match commands::run(cli.command) {
+        Ok(()) if printer::stdout_closed() => {
+            eprintln!(
+                "note: stdout was closed before the output ended; the command itself finished"
+            );
+            ExitCode::from(141)
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => match error.downcast_ref::<interrupt::Stopped>() {
             Some(stopped) => ExitCode::from(stopped.code),

@@ -1,9 +1,10 @@
-//! What the `ffn` command writes: lines and JSON objects on stdout (a closed pipe, as in
-//! `ffn ... | head`, ends the program quietly), and training progress (a bar on a terminal,
-//! one line per epoch otherwise).
+//! What the `ffn` command writes: lines and JSON objects on stdout (after a closed pipe, as in
+//! `ffn ... | head`, nothing more is written but the work goes on to its end), and training
+//! progress (a bar on a terminal, one line per epoch otherwise).
 
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use ffn_train::{Metrics, Progress};
@@ -11,23 +12,38 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::interrupt::Interrupts;
 
-/// Writes one line to stdout. A closed pipe ends the program with success: the reader has
-/// what it wanted; any other write error is returned.
-pub fn line(text: impl std::fmt::Display) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{text}") {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+/// Set once a write to stdout found the pipe closed.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether stdout's reader went away before the command ended (the binary then exits with
+/// 141, as a shell reports a program ended by SIGPIPE).
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Writes `text` to stdout with `write`. A closed pipe is noted and later output is skipped,
+/// so a training run whose reader left still finishes and saves; any other error is returned.
+fn to_stdout(write: impl FnOnce(&mut std::io::StdoutLock) -> std::io::Result<()>) -> Result<()> {
+    if stdout_closed() {
+        return Ok(());
+    }
+    match write(&mut std::io::stdout().lock()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
         other => other.context("cannot write to stdout"),
     }
 }
 
+/// Writes one line to stdout.
+pub fn line(text: impl std::fmt::Display) -> Result<()> {
+    to_stdout(|out| writeln!(out, "{text}"))
+}
+
 /// Writes `text` without ending the line, and shows it at once (streamed output).
 pub fn line_part(text: impl std::fmt::Display) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match write!(stdout, "{text}").and_then(|()| stdout.flush()) {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        other => other.context("cannot write to stdout"),
-    }
+    to_stdout(|out| write!(out, "{text}").and_then(|()| out.flush()))
 }
 
 /// Writes `value` as one line of JSON.

@@ -380,7 +380,8 @@ pub struct PredictArgs {
     /// CSV with the trained feature columns (any order; other columns are ignored).
     #[arg(long)]
     pub input: PathBuf,
-    /// Write predictions to this CSV instead of stdout.
+    /// Write predictions to this CSV instead of stdout (`-` is stdout; a device or FIFO is
+    /// written in place).
     #[arg(long)]
     pub output: Option<PathBuf>,
     #[command(flatten)]

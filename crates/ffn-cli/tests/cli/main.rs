@@ -8,6 +8,7 @@ mod finetune;
 mod help;
 mod interrupt;
 mod lm;
+mod output;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

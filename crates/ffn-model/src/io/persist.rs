@@ -43,15 +43,46 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, ModelError> {
 
 /// Writes `contents` to `path` through a temporary file in the same directory, flushed to disk
 /// and then renamed over `path`: readers see the old file or the new one, never a partial one.
+/// A new file gets the umask's permissions and an existing one keeps its own. A `path` that is
+/// not a regular file (a device such as `/dev/null`, a FIFO, or a link to one) is written in
+/// place, never replaced; a link to a regular file is followed, so the link stays.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let linked;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_symlink() && path.exists() => {
+            linked = std::fs::canonicalize(path)?;
+            linked.as_path()
+        }
+        _ => path,
+    };
+    let existing = std::fs::metadata(path).ok();
+    if let Some(meta) = &existing
+        && !meta.is_file()
+    {
+        if meta.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a directory",
+            ));
+        }
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .write_all(contents);
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut file = tempfile::Builder::new()
-        .prefix(".ffn-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ffn-").suffix(".tmp");
+    // Read and write for all, which the process's umask then narrows, as for any new file.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut file = builder.tempfile_in(dir)?;
+    if let Some(meta) = &existing {
+        file.as_file().set_permissions(meta.permissions())?;
+    }
     file.write_all(contents)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
