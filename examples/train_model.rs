@@ -15,7 +15,8 @@ fn main() -> anyhow::Result<()> {
         backend,
         ..TrainConfig::default()
     };
-    let out = std::env::temp_dir().join(format!("ffn-example-{}", std::process::id()));
+    let work = tempfile::tempdir()?;
+    let out = work.path().join("run");
     let started = std::time::Instant::now();
     let summary = ffn::train::train(&config, &out, &mut |event| {
         if let Progress::Start { device, .. } = event {
@@ -33,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         test.macro_f1.unwrap_or_default()
     );
 
-    let rows = out.join("new-flowers.csv");
+    let rows = work.path().join("new-flowers.csv");
     std::fs::write(
         &rows,
         "sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n5.0,3.4,1.5,0.2\n6.7,3.0,5.2,2.3\n",
@@ -58,6 +59,5 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
-    std::fs::remove_dir_all(&out)?;
     Ok(())
 }

@@ -37,6 +37,9 @@ pub struct LmTrainArgs {
     /// Run directory to create (default: runs/lm-<text>-<milliseconds since epoch>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the run already in --out (once the new one has started; kept if it fails).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     #[command(flatten)]
     pub output: JsonFlag,
 }

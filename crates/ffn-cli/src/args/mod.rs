@@ -100,6 +100,9 @@ pub struct TrainArgs {
     /// Run directory to create (default: runs/<dataset>-<milliseconds since epoch>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the run already in --out (once the new one has started; kept if it fails).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     #[command(flatten)]
     pub output: JsonFlag,
 }
@@ -267,6 +270,9 @@ pub struct ImportArgs {
     /// Run directory to create.
     #[arg(long, value_name = "RUN_DIR")]
     pub out: PathBuf,
+    /// Replace the run or block already in --out (kept if the import fails).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub output: JsonFlag,
 }

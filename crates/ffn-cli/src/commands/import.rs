@@ -4,17 +4,20 @@ use anyhow::{Context, Result};
 use ffn_train::ImportedBlock;
 use serde_json::json;
 
+use super::replacing;
 use crate::args::ImportArgs;
 use crate::printer;
 
 pub fn run(args: ImportArgs) -> Result<()> {
-    let imported = ImportedBlock::import(
-        &args.safetensors,
-        args.layout,
-        args.layer,
-        args.config.as_deref(),
-        &args.out,
-    )
+    let imported = replacing(&args.out, args.force, || {
+        ImportedBlock::import(
+            &args.safetensors,
+            args.layout,
+            args.layer,
+            args.config.as_deref(),
+            &args.out,
+        )
+    })?
     .with_context(|| format!("cannot import {}", args.safetensors.display()))?;
     let info = &imported.info;
     if args.output.json {

@@ -41,6 +41,34 @@ impl ComputeArgs {
     }
 }
 
+/// Runs `train`, which creates a run in `out`. With `force`, a run already there is set aside
+/// first, deleted once the new run exists (finished, or interrupted and resumable) and put back
+/// when the new one fails, so a failed command never loses it.
+fn replacing<T>(
+    out: &std::path::Path,
+    force: bool,
+    train: impl FnOnce() -> Result<T, TrainError>,
+) -> Result<Result<T, TrainError>> {
+    let parked = match force {
+        true => ffn_train::RunDir::new(out).set_aside()?,
+        false => None,
+    };
+    let result = train();
+    if let Some(parked) = parked {
+        let kept = match &result {
+            Ok(_) | Err(TrainError::Interrupted { .. }) => std::fs::remove_dir_all(&parked),
+            Err(_) => std::fs::remove_dir_all(out)
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })
+                .and_then(|()| std::fs::rename(&parked, out)),
+        };
+        kept.with_context(|| format!("cannot tidy {} after --force", parked.display()))?;
+    }
+    Ok(result)
+}
+
 /// The result of a training command: an interruption is told with the command that continues
 /// it (`resume`, e.g. `ffn train --resume`) and ends the process with the signal's status; other
 /// errors get `context`.

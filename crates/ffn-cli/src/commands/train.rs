@@ -8,7 +8,7 @@ use anyhow::Result;
 use ffn_train::{Progress, Summary, TrainConfig, TrainError};
 use serde_json::json;
 
-use super::trained;
+use super::{replacing, trained};
 use crate::args::{TrainArgs, TrainFlags};
 use crate::interrupt::Interrupts;
 use crate::printer::{self, ProgressPrinter, Unit};
@@ -47,7 +47,9 @@ pub fn training(
             let config = resolve(args.config.as_deref(), &args.flags)?;
             let out = args.out.clone().unwrap_or_else(|| default_out(&config));
             trained(
-                start(&config, &out, &mut |event| progress.on(event)),
+                replacing(&out, args.force, || {
+                    start(&config, &out, &mut |event| progress.on(event))
+                })?,
                 &interrupts,
                 resume,
                 || format!("training on {} failed", config.dataset.display()),

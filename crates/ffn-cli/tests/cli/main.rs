@@ -8,6 +8,7 @@ mod finetune;
 mod help;
 mod interrupt;
 mod lm;
+mod out_dir;
 mod output;
 
 use std::path::{Path, PathBuf};

@@ -51,12 +51,7 @@ impl ImportedBlock {
         out: &Path,
     ) -> Result<Self, TrainError> {
         let run = RunDir::new(out);
-        if run.block().exists() || run.config().exists() {
-            return Err(TrainError::Run {
-                path: out.to_path_buf(),
-                reason: "already holds a run; choose another --out".into(),
-            });
-        }
+        run.ensure_vacant()?;
         let hf: Option<serde_json::Value> = hf_config
             .map(|path| super::dir::read_json_file(path, "Hugging Face config"))
             .transpose()?;

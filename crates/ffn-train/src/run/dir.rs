@@ -52,12 +52,21 @@ impl CheckpointPoint {
 
 /// Path methods for files at fixed places inside the run directory.
 macro_rules! run_files {
-    ($($(#[$doc:meta])* $name:ident: $file:literal,)*) => {$(
-        $(#[$doc])*
-        pub fn $name(&self) -> PathBuf {
-            self.root.join($file)
+    ($($(#[$doc:meta])* $name:ident: $file:literal,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> PathBuf {
+                self.root.join($file)
+            }
+        )*
+
+        /// Whether `name` is an entry a run writes at its top level (a file, `checkpoint/`, or
+        /// a temporary file of an atomic write).
+        fn is_run_entry(name: &str) -> bool {
+            let top = [$($file.split('/').next().unwrap_or($file),)*];
+            top.contains(&name) || (name.starts_with(".ffn-") && name.ends_with(".tmp"))
         }
-    )*};
+    };
 }
 
 /// Paths inside one run directory.
@@ -72,9 +81,59 @@ impl RunDir {
         Self { root: root.into() }
     }
 
-    /// Creates the directory and its `checkpoint/` folder.
+    /// Fails unless the directory is absent or empty: a new run never writes over what is there.
+    pub fn ensure_vacant(&self) -> Result<(), TrainError> {
+        let occupied = std::fs::read_dir(&self.root).is_ok_and(|mut e| e.next().is_some());
+        if !occupied {
+            return Ok(());
+        }
+        let what = if self.block().exists() {
+            "holds an imported block; replace it with --force or"
+        } else if self.config().exists() {
+            "holds a run; continue it with --resume, replace it with --force, or"
+        } else {
+            "is not empty;"
+        };
+        Err(TrainError::Run {
+            path: self.root.clone(),
+            reason: format!("{what} choose another --out"),
+        })
+    }
+
+    /// Creates the directory and its `checkpoint/` folder, where [`Self::ensure_vacant`] allows.
     pub fn create(&self) -> Result<(), TrainError> {
+        self.ensure_vacant()?;
         std::fs::create_dir_all(self.checkpoint_dir()).map_err(|e| self.error(&self.root, e))
+    }
+
+    /// Moves an existing run directory aside (to `.NAME.ffn-replaced` beside it) so that a new
+    /// run can take its place, and returns where it went; `None` when there is nothing there.
+    /// Refuses a directory holding anything a run does not write, so no other file is at stake.
+    pub fn set_aside(&self) -> Result<Option<PathBuf>, TrainError> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.error(&self.root, e)),
+        };
+        for entry in entries {
+            let name = entry.map_err(|e| self.error(&self.root, e))?.file_name();
+            let name = name.to_string_lossy();
+            if !Self::is_run_entry(&name) {
+                return Err(TrainError::Run {
+                    path: self.root.clone(),
+                    reason: format!(
+                        "holds '{name}', which no run writes; --force replaces run directories only"
+                    ),
+                });
+            }
+        }
+        let name = self.root.file_name().unwrap_or_default().to_string_lossy();
+        let parked = self.root.with_file_name(format!(".{name}.ffn-replaced"));
+        if parked.exists() {
+            std::fs::remove_dir_all(&parked).map_err(|e| self.error(&parked, e))?;
+        }
+        std::fs::rename(&self.root, &parked).map_err(|e| self.error(&self.root, e))?;
+        Ok(Some(parked))
     }
 
     /// The directory itself.

@@ -59,13 +59,7 @@ impl Session {
     ) -> Result<Self, TrainError> {
         config.validate()?;
         let run = RunDir::new(out);
-        if run.state().exists() || run.summary().exists() {
-            return Err(TrainError::Run {
-                path: out.to_path_buf(),
-                reason: "already holds a run; resume it with --resume or choose another --out"
-                    .into(),
-            });
-        }
+        run.ensure_vacant()?;
         let device = open_device(config.backend, config.device_index)?;
         let dataset = load_dataset(&config)?;
         let split = config

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::train::default_out;
 use super::{Start, resume, train_run};
 use crate::args::LmFinetuneArgs;
+use crate::commands::replacing;
 use crate::settings::lm_finetune;
 
 pub fn run(args: LmFinetuneArgs) -> Result<()> {
@@ -17,11 +18,14 @@ pub fn run(args: LmFinetuneArgs) -> Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| default_out(&config.text));
+            let force = args.train.force;
             Box::new(move |progress| {
-                (
-                    ffn_train::finetune_lm(&config, &finetune, &out, progress),
+                Ok((
+                    replacing(&out, force, || {
+                        ffn_train::finetune_lm(&config, &finetune, &out, progress)
+                    })?,
                     format!("fine-tuning on {} failed", config.text.display()),
-                )
+                ))
             })
         }
     };

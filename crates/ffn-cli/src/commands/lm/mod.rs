@@ -32,17 +32,17 @@ pub fn run(command: LmCommand) -> Result<()> {
 type Start<'a> = Box<
     dyn FnOnce(
             &mut dyn FnMut(Progress) -> ControlFlow<()>,
-        ) -> (Result<LmSummary, TrainError>, String)
+        ) -> Result<(Result<LmSummary, TrainError>, String)>
         + 'a,
 >;
 
 /// Continues the interrupted language-model run in `dir`.
 fn resume(dir: &Path) -> Start<'_> {
     Box::new(move |progress| {
-        (
+        Ok((
             ffn_train::resume_lm(dir, progress),
             format!("cannot resume {}", dir.display()),
-        )
+        ))
     })
 }
 
@@ -52,7 +52,7 @@ fn train_run(start: Start, json: bool) -> Result<()> {
     let interrupts = Interrupts::install()?;
     let mut progress = ProgressPrinter::new(Unit::Steps, interrupts.clone());
     let started = Instant::now();
-    let (result, context) = start(&mut |event| progress.on(event));
+    let (result, context) = start(&mut |event| progress.on(event))?;
     let summary = trained(result, &interrupts, "ffn lm train --resume", || context)?;
     progress.finish()?;
     print_summary(&summary, started.elapsed().as_secs_f64(), json)

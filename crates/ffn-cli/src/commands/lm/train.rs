@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::{Start, resume, train_run};
 use crate::args::LmTrainArgs;
+use crate::commands::replacing;
 use crate::settings::lm_config;
 
 pub fn run(args: LmTrainArgs) -> Result<()> {
@@ -17,11 +18,12 @@ pub fn run(args: LmTrainArgs) -> Result<()> {
                 .out
                 .clone()
                 .unwrap_or_else(|| default_out(&config.text));
+            let force = args.force;
             Box::new(move |progress| {
-                (
-                    ffn_train::train_lm(&config, &out, progress),
+                Ok((
+                    replacing(&out, force, || ffn_train::train_lm(&config, &out, progress))?,
                     format!("training on {} failed", config.text.display()),
-                )
+                ))
             })
         }
     };
