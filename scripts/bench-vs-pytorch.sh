@@ -7,8 +7,9 @@
 #
 # Environment: THREADS (CPU threads for both sides, default 2), REPEATS (alternations, default 3),
 # TORCH_VENV (virtualenv with PyTorch, default .venv; created with `pip install torch` when
-# missing), TORCH_DEVICE (cpu, or cuda to compare wgpu with PyTorch CUDA). PyTorch is only a
-# benchmark peer here, never a dependency of the project.
+# missing), TORCH_PYTHON (a Python with PyTorch, used instead of the virtualenv), TORCH_DEVICE (cpu,
+# or cuda to compare wgpu with PyTorch CUDA), FFN_BIN (a prebuilt `ffn` binary; otherwise built
+# here). PyTorch is only a benchmark peer here, never a dependency of the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-flex}
@@ -18,27 +19,32 @@ venv=${TORCH_VENV:-.venv}
 torch_device=${TORCH_DEVICE:-cpu}
 target=${CARGO_TARGET_DIR:-target}
 
-if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+python=${TORCH_PYTHON:-$venv/bin/python}
+if [ -z "${TORCH_PYTHON:-}" ] && ! "$python" -c "import torch" 2>/dev/null; then
   echo "installing PyTorch into $venv ..." >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet torch
 fi
-cargo build --release --workspace --bin ffn >&2
+ffn=${FFN_BIN:-}
+if [ -z "$ffn" ]; then
+  cargo build --release --workspace --bin ffn >&2
+  ffn="$target/release/ffn"
+fi
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for i in $(seq "$repeats"); do
   echo "round $i/$repeats" >&2
-  RAYON_NUM_THREADS=$threads "$target/release/ffn" bench --backend "$backend" --json \
+  RAYON_NUM_THREADS=$threads "$ffn" bench --backend "$backend" --json \
     | sed 's/^/ffn /' >>"$results"
-  THREADS=$threads "$venv/bin/python" bench/torch_ffn_bench.py "$torch_device" \
+  THREADS=$threads "$python" bench/torch_ffn_bench.py "$torch_device" \
     | sed 's/^/torch /' >>"$results"
-  THREADS=$threads DEVICE=$torch_device "$venv/bin/python" bench/torch_char_gpt.py bench \
+  THREADS=$threads DEVICE=$torch_device "$python" bench/torch_char_gpt.py bench \
     | sed 's/^/torch /' >>"$results"
 done
 
 # The machine's fp32 matrix-product peak as PyTorch reaches it: 2048 × 2048 × 2048, best of 10.
-peak=$(THREADS=$threads "$venv/bin/python" - "$torch_device" <<'PY'
+peak=$(THREADS=$threads "$python" - "$torch_device" <<'PY'
 import os, sys, time, torch
 torch.set_num_threads(int(os.environ["THREADS"]))
 dev = sys.argv[1]
@@ -61,7 +67,7 @@ if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
 elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
   machine="$machine, AVX2 (no AVX-512)"
 fi
-torch_version=$("$venv/bin/python" -c "import torch; print(torch.__version__)")
+torch_version=$("$python" -c "import torch; print(torch.__version__)")
 python3 - "$results" "$backend" "$threads" "$machine" "$torch_version" "$torch_device" "$peak" <<'PY'
 import json, statistics, sys
 path, backend, threads, machine, torch_version, torch_device, peak = sys.argv[1:]

@@ -4,9 +4,11 @@
 #   1. the backend parity example (max |difference| of outputs and gradients vs the flex CPU
 #      reference, with timings),
 #   2. training the default model on digits on wgpu and on flex, with wall times,
-#   3. the reference benchmarks (`ffn bench`, W1-W3) on wgpu, and PyTorch CUDA's times for the same
-#      workloads when a Python with torch is given as TORCH_PYTHON.
-# Usage: scripts/gpu-check.sh        (needs the Vulkan loader, libvulkan1, and the GPU's Vulkan ICD)
+#   3. the reference benchmarks (`ffn bench`: W1-W4 and KV-cache decoding) on wgpu, alternately with
+#      PyTorch CUDA on the same workloads when a Python with torch is given as TORCH_PYTHON,
+#   4. the reference language-model recipe on wgpu (and PyTorch CUDA's peer): wall time and loss,
+#   5. with TORCH_PYTHON, flex against PyTorch on this machine's CPU (2 threads).
+# Usage: [FFN_BIN_DIR=DIR] [TORCH_PYTHON=python3] scripts/gpu-check.sh        (needs the Vulkan loader, libvulkan1, and the GPU's Vulkan ICD)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/ffn-xdg-runtime}"
@@ -39,9 +41,20 @@ for backend in wgpu flex; do
     | tail -n 1 | python3 -c 'import json,sys; s=json.load(sys.stdin); print(sys.argv[1], "test accuracy", round(s["test"]["accuracy"], 4), "epochs", s["epochs_run"], "wall", round(s["wall_seconds"], 2), "s")' "$backend"
 done
 
-echo "== benchmarks on wgpu (W1 FFN train step, W2 MLP epoch, W3 FFN forward)"
-"$bin/ffn" bench --backend wgpu --rounds 3
 if [ -n "${TORCH_PYTHON:-}" ]; then
-  echo "== PyTorch CUDA on the same workloads"
-  "$TORCH_PYTHON" bench/torch_ffn_bench.py cuda
+  echo "== benchmarks: wgpu against PyTorch CUDA, alternately (W1 FFN train step, W2 MLP epoch, W3 FFN forward, W4 character GPT train step, KV-cache decoding)"
+  FFN_BIN="$bin/ffn" TORCH_DEVICE=cuda REPEATS="${REPEATS:-2}" scripts/bench-vs-pytorch.sh wgpu
+else
+  echo "== benchmarks on wgpu (W1-W4, KV-cache decoding)"
+  "$bin/ffn" bench --backend wgpu --rounds 3
+fi
+
+echo "== the reference language-model recipe (2000 steps) on wgpu"
+"$bin/ffn" lm train --text datasets/shakespeare.txt --backend wgpu --out "$out/gpt" --json \
+  | tail -n 1 | python3 -c 'import json,sys; s=json.load(sys.stdin); print("ffn wgpu: valid loss", round(s["valid"]["loss"], 4), "train", round(s["train_seconds"], 1), "s", round(s["tokens_per_second"]), "tokens/s")'
+if [ -n "${TORCH_PYTHON:-}" ]; then
+  DEVICE=cuda "$TORCH_PYTHON" bench/torch_char_gpt.py train datasets/shakespeare.txt \
+    | python3 -c 'import json,sys; s=json.load(sys.stdin); print("PyTorch CUDA: valid loss", round(s["valid_loss"], 4), "train", round(s["wall_s"], 1), "s", round(s["chars_per_s"]), "tokens/s")'
+  echo "== this machine's CPU: flex against PyTorch, 2 threads, alternately"
+  FFN_BIN="$bin/ffn" THREADS=2 REPEATS="${REPEATS:-2}" scripts/bench-vs-pytorch.sh flex
 fi
