@@ -9,6 +9,7 @@ mod interrupt;
 mod printer;
 mod settings;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +18,12 @@ fn main() -> ExitCode {
     // SAFETY: the first statement of `main`: no other thread exists yet.
     unsafe { ffn_train::pin_default_device() };
     keep_freed_memory();
-    let cli = args::Cli::parse();
+    private_runtime_dir();
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
+    let json = cli.command.as_ref().is_some_and(args::Command::json);
     match commands::run(cli.command) {
         Ok(()) if printer::stdout_closed() => {
             eprintln!(
@@ -29,11 +35,67 @@ fn main() -> ExitCode {
         Err(error) => match error.downcast_ref::<interrupt::Stopped>() {
             Some(stopped) => ExitCode::from(stopped.code),
             None => {
-                eprintln!("error: {error:#}");
+                let message = format!("{error:#}");
+                let message = ffn_data::escape_controls(&message, false);
+                eprintln!("error: {message}");
+                if json {
+                    let kind = printer::error_kind(&error);
+                    let _ = printer::json(&serde_json::json!({"error": message, "kind": kind}));
+                }
                 ExitCode::FAILURE
             }
         },
     }
+}
+
+/// A command line clap rejects: its message on stderr (exit 2), and with `--json` also one JSON
+/// object on stdout, as for every other failure. Help and version requests print as usual.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let asked = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !asked && std::env::args().any(|a| a == "--json") {
+        let text = error.render().to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        let message = ffn_data::escape_controls(message, false);
+        let _ = printer::json(&serde_json::json!({"error": message, "kind": "usage"}));
+    }
+    let _ = error.print();
+    ExitCode::from(error.exit_code() as u8)
+}
+
+/// Mesa's Vulkan drivers complain on stderr when `XDG_RUNTIME_DIR` is unset or not a directory;
+/// such a process gets a private one under the temporary directory instead.
+fn private_runtime_dir() {
+    let usable = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).is_dir());
+    if usable {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ffn-runtime-{}", current_user()));
+    let created = {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.recursive(true).create(&dir)
+    };
+    if created.is_ok() {
+        // SAFETY: called at the start of `main`, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+/// The user's ID, to keep runtime directories apart.
+fn current_user() -> u32 {
+    #[cfg(unix)]
+    // SAFETY: getuid has no preconditions and cannot fail.
+    return unsafe { libc::getuid() };
+    #[cfg(not(unix))]
+    0
 }
 
 /// Training allocates and frees the same large tensors every step. By default glibc serves

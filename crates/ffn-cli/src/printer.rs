@@ -7,6 +7,7 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
+use ffn_data::escape_controls;
 use ffn_train::{Metrics, Progress};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -36,19 +37,65 @@ fn to_stdout(write: impl FnOnce(&mut std::io::StdoutLock) -> std::io::Result<()>
     }
 }
 
-/// Writes one line to stdout.
+/// Writes one line to stdout. On a terminal, control characters (text from files can hold any,
+/// escape sequences included) are escaped; piped output keeps the exact bytes.
 pub fn line(text: impl std::fmt::Display) -> Result<()> {
+    let text = text.to_string();
+    let text = for_stdout(&text);
     to_stdout(|out| writeln!(out, "{text}"))
 }
 
-/// Writes `text` without ending the line, and shows it at once (streamed output).
+/// Writes `text` without ending the line, and shows it at once (streamed output), escaped as
+/// [`line`] does.
 pub fn line_part(text: impl std::fmt::Display) -> Result<()> {
+    let text = text.to_string();
+    let text = for_stdout(&text);
     to_stdout(|out| write!(out, "{text}").and_then(|()| out.flush()))
+}
+
+/// `text` as stdout shows it: control characters but line feeds escaped on a terminal.
+fn for_stdout(text: &str) -> std::borrow::Cow<'_, str> {
+    static TERMINAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    match *TERMINAL.get_or_init(|| std::io::stdout().is_terminal()) {
+        true => escape_controls(text, true),
+        false => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 /// Writes `value` as one line of JSON.
 pub fn json(value: &serde_json::Value) -> Result<()> {
     line(value)
+}
+
+/// The class of a failure for `--json` readers: `data` (the input files), `config` (settings),
+/// `run` (a run directory), `model` (weights and checkpoints), `device`, `diverged`, `io`
+/// (reading or writing elsewhere) or `other`.
+pub fn error_kind(error: &anyhow::Error) -> &'static str {
+    use ffn_train::TrainError;
+    for cause in error.chain() {
+        if let Some(error) = cause.downcast_ref::<TrainError>() {
+            return match error {
+                TrainError::Data(_) => "data",
+                TrainError::InvalidConfig(_) => "config",
+                TrainError::Run { .. } => "run",
+                TrainError::Model(_) => "model",
+                TrainError::Device(_) | TrainError::NoGpu { .. } => "device",
+                TrainError::UnknownBackend(_) | TrainError::NotBuilt(_) => "config",
+                TrainError::Diverged { .. } => "diverged",
+                _ => "other",
+            };
+        }
+        if cause.is::<ffn_data::DataError>() {
+            return "data";
+        }
+        if cause.is::<ffn_model::ModelError>() {
+            return "model";
+        }
+        if cause.is::<std::io::Error>() {
+            return "io";
+        }
+    }
+    "other"
 }
 
 /// What training progress counts in.

@@ -18,6 +18,16 @@ pub struct LoadOptions {
     /// Task; `None` infers it: text labels, or at most [`MAX_INFERRED_CLASSES`] distinct integers,
     /// mean classification, anything else regression.
     pub task: Option<Task>,
+    /// The first line is data, not a header; the columns are named `x0`, `x1`, ...
+    #[serde(default)]
+    pub no_header: bool,
+    /// The feature columns, in this order; `None` means every column but the target and the
+    /// dropped ones.
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// Columns to leave out.
+    #[serde(default)]
+    pub drop: Vec<String>,
 }
 
 /// Target values of a dataset.
@@ -56,7 +66,7 @@ pub struct Dataset {
 impl Dataset {
     /// Loads `path` (`.csv` or `.csv.gz`) with the target chosen by `options`.
     pub fn from_csv(path: &Path, options: &LoadOptions) -> Result<Self, DataError> {
-        Self::from_table(CsvTable::read(path)?, options)
+        Self::from_table(CsvTable::read_with(path, options.no_header)?, options)
     }
 
     /// Builds the dataset from an already-read table.
@@ -69,9 +79,39 @@ impl Dataset {
             })?,
             None => table.headers.len() - 1,
         };
-        let feature_columns: Vec<usize> = (0..table.headers.len())
-            .filter(|&c| c != target_column)
-            .collect();
+        let column = |name: &String| {
+            table.column(name).ok_or_else(|| DataError::UnknownColumn {
+                path: table.path.clone(),
+                column: name.clone(),
+                columns: table.headers.join(", "),
+            })
+        };
+        let dropped = options
+            .drop
+            .iter()
+            .map(column)
+            .collect::<Result<Vec<_>, _>>()?;
+        let feature_columns: Vec<usize> = match &options.features {
+            Some(names) => names.iter().map(column).collect::<Result<_, _>>()?,
+            None => (0..table.headers.len())
+                .filter(|c| *c != target_column && !dropped.contains(c))
+                .collect(),
+        };
+        if feature_columns.contains(&target_column) || dropped.contains(&target_column) {
+            return Err(DataError::UnknownColumn {
+                path: table.path.clone(),
+                column: table.headers[target_column].clone(),
+                columns: "a column other than the target (it cannot be a feature or dropped)"
+                    .into(),
+            });
+        }
+        if feature_columns.is_empty() {
+            return Err(DataError::UnknownColumn {
+                path: table.path.clone(),
+                column: "(none)".into(),
+                columns: "at least one feature column".into(),
+            });
+        }
         let mut features = Vec::with_capacity(table.rows.len() * feature_columns.len());
         for row in 0..table.rows.len() {
             for &column in &feature_columns {
@@ -91,7 +131,15 @@ impl Dataset {
                     return Err(DataError::SingleClass {
                         path: table.path.clone(),
                         target: table.headers[target_column].clone(),
-                        class: raw_targets[0].clone(),
+                        class: crate::shorten(&raw_targets[0]),
+                    });
+                }
+                if labels.len() > MAX_INFERRED_CLASSES.max(raw_targets.len() / 10) {
+                    return Err(DataError::TooManyClasses {
+                        path: table.path.clone(),
+                        target: table.headers[target_column].clone(),
+                        classes: labels.len(),
+                        rows: raw_targets.len(),
                     });
                 }
                 let indices = raw_targets
@@ -176,7 +224,7 @@ fn regression_targets(table: &CsvTable, column: usize) -> Result<Vec<f64>, DataE
                 path: table.path.clone(),
                 line: table.lines[row],
                 column: table.headers[column].clone(),
-                value: value.clone(),
+                value: crate::shorten(value),
             })
         })
         .collect()

@@ -86,6 +86,108 @@ pub enum DataError {
         /// The cell's text.
         value: String,
     },
+    /// A value whose standardised form does not fit a 32-bit float.
+    #[error(
+        "{path}, line {line}, column '{column}': {value:e} is far outside the values the model was \
+         fitted on (standardised, it overflows 32-bit floats); check the value and its units"
+    )]
+    Unrepresentable {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The value.
+        value: f64,
+    },
+    /// A column whose mean or spread overflows, so it cannot be standardised.
+    #[error(
+        "{path}, column '{column}': the values are too large to standardise (their spread \
+         overflows 64-bit floats); rescale the column"
+    )]
+    Unscalable {
+        /// The file.
+        path: PathBuf,
+        /// Column name.
+        column: String,
+    },
+    /// A row index beyond the dataset (a split made for a longer file).
+    #[error(
+        "{path}: row {row} of the run's split is beyond its {rows} rows; the file changed \
+         since training"
+    )]
+    RowOutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// 0-based row index.
+        row: usize,
+        /// Rows in the file.
+        rows: usize,
+    },
+    /// A first line whose every field is a number.
+    #[error(
+        "{path}, line {line}: the first line looks like data, not a header (its fields are \
+         numbers); add a header row or pass --no-header"
+    )]
+    NumericHeader {
+        /// The file.
+        path: PathBuf,
+        /// Its line.
+        line: u64,
+    },
+    /// A file separated by something other than commas.
+    #[error(
+        "{path}: the header is one column holding '{delimiter}': the file seems to be \
+         '{delimiter}'-separated; ffn reads comma-separated values (convert it, e.g. with \
+         `tr '{delimiter}' ','` when no field holds a comma)"
+    )]
+    OtherDelimiter {
+        /// The file.
+        path: PathBuf,
+        /// The delimiter found, escaped.
+        delimiter: String,
+    },
+    /// An input larger than its limit.
+    #[error(
+        "{path}: {what} is larger than the limit of {limit} bytes; raise it with {variable} \
+         if the file is right"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What exceeded the limit ("the file", "line 3").
+        what: String,
+        /// The limit.
+        limit: u64,
+        /// The environment variable that sets it.
+        variable: &'static str,
+    },
+    /// A column named in `features` or `drop` that the file does not have.
+    #[error("{path}: no column '{column}'; expected {columns}")]
+    UnknownColumn {
+        /// The file.
+        path: PathBuf,
+        /// The name asked for.
+        column: String,
+        /// What was expected (the file's columns).
+        columns: String,
+    },
+    /// Classification asked for a target with about as many values as rows.
+    #[error(
+        "{path}: target '{target}' has {classes} distinct values in {rows} rows, too many for \
+         classes; use --task regression, or choose another --target"
+    )]
+    TooManyClasses {
+        /// The file.
+        path: PathBuf,
+        /// The target column.
+        target: String,
+        /// Its distinct values.
+        classes: usize,
+        /// Rows.
+        rows: usize,
+    },
     /// The requested target column is not in the header.
     #[error("{path}: no target column '{target}'; the columns are: {columns}")]
     MissingTarget {

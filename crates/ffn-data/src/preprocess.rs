@@ -27,9 +27,10 @@ pub struct Preprocessor {
 }
 
 impl Preprocessor {
-    /// Fits on the `train_rows` of `dataset`.
-    pub fn fit(dataset: &Dataset, train_rows: &[usize]) -> Self {
-        Self {
+    /// Fits on the `train_rows` of `dataset`; fails on a column whose values are too large to
+    /// standardise.
+    pub fn fit(dataset: &Dataset, train_rows: &[usize]) -> Result<Self, DataError> {
+        let fitted = Self {
             feature_names: dataset.feature_names.clone(),
             target_name: dataset.target_name.clone(),
             task: dataset.task(),
@@ -42,6 +43,45 @@ impl Preprocessor {
                 Targets::Classes { .. } => None,
                 Targets::Values(values) => Some(Standardizer::fit(values, 1, train_rows)),
             },
+        };
+        let unscalable = |column: &str| DataError::Unscalable {
+            path: dataset.path.clone(),
+            column: column.to_string(),
+        };
+        if let Some(i) = fitted.standardizer.invalid_feature() {
+            return Err(unscalable(&fitted.feature_names[i]));
+        }
+        if let Some(target) = &fitted.target_standardizer
+            && target.invalid_feature().is_some()
+        {
+            return Err(unscalable(&fitted.target_name));
+        }
+        Ok(fitted)
+    }
+
+    /// Checks a preprocessor read from a file: one finite mean and positive finite scale per
+    /// feature (and for a regression target), and labels for classification. Says what is
+    /// wrong otherwise.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.feature_names.len();
+        let s = &self.standardizer;
+        if s.mean.len() != n || s.scale.len() != n {
+            return Err(format!(
+                "the standardiser has {} means and {} scales for {n} features",
+                s.mean.len(),
+                s.scale.len()
+            ));
+        }
+        if let Some(i) = s.invalid_feature() {
+            return Err(format!(
+                "feature '{}' has a mean or scale that is not a finite positive number",
+                self.feature_names[i]
+            ));
+        }
+        match (&self.labels, &self.target_standardizer) {
+            (Some(labels), _) if labels.len() >= 2 => Ok(()),
+            (None, Some(t)) if t.n_features() == 1 && t.invalid_feature().is_none() => Ok(()),
+            _ => Err("the target's labels or standardisation are missing or invalid".into()),
         }
     }
 
@@ -76,10 +116,24 @@ impl Preprocessor {
                 found: dataset.feature_names.join(", "),
             });
         }
+        if let Some(&row) = rows.iter().find(|&&row| row >= dataset.len()) {
+            return Err(DataError::RowOutOfRange {
+                path: dataset.path.clone(),
+                row,
+                rows: dataset.len(),
+            });
+        }
         let mut features = Vec::with_capacity(rows.len() * self.feature_names.len());
         for &row in rows {
+            let values = dataset.row(row);
             self.standardizer
-                .transform_row(dataset.row(row), &mut features);
+                .transform_row(values, &mut features)
+                .map_err(|i| DataError::Unrepresentable {
+                    path: dataset.path.clone(),
+                    line: dataset.lines[row],
+                    column: self.feature_names[i].clone(),
+                    value: values[i],
+                })?;
         }
         let targets = match (&self.labels, &dataset.targets) {
             (Some(labels), _) => crate::ExampleTargets::Classes(
@@ -89,14 +143,25 @@ impl Preprocessor {
                         labels.index(label).ok_or_else(|| DataError::UnknownLabel {
                             path: dataset.path.clone(),
                             line: dataset.lines[row],
-                            label: label.clone(),
+                            label: crate::shorten(label),
                             known: labels.classes().join(", "),
                         })
                     })
                     .collect::<Result<_, _>>()?,
             ),
             (None, Targets::Values(values)) => crate::ExampleTargets::Values(
-                rows.iter().map(|&r| self.encode_value(values[r])).collect(),
+                rows.iter()
+                    .map(|&r| {
+                        Some(self.encode_value(values[r]))
+                            .filter(|v| v.is_finite())
+                            .ok_or_else(|| DataError::Unrepresentable {
+                                path: dataset.path.clone(),
+                                line: dataset.lines[r],
+                                column: self.target_name.clone(),
+                                value: values[r],
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
             ),
             (None, Targets::Classes { .. }) => {
                 return Err(DataError::FeatureMismatch {
@@ -116,8 +181,8 @@ impl Preprocessor {
     /// Reads rows to predict from `path`: it must hold every trained feature column (by name, in
     /// any order; other columns such as the target are ignored). Returns standardised features,
     /// row-major `[rows, features]`.
-    pub fn read_inputs(&self, path: &Path) -> Result<Vec<f32>, DataError> {
-        let table = CsvTable::read(path)?;
+    pub fn read_inputs(&self, path: &Path, no_header: bool) -> Result<Vec<f32>, DataError> {
+        let table = CsvTable::read_with(path, no_header)?;
         let columns = self
             .feature_names
             .iter()
@@ -136,7 +201,14 @@ impl Preprocessor {
             for &column in &columns {
                 raw.push(table.number(row, column)?);
             }
-            self.standardizer.transform_row(&raw, &mut features);
+            self.standardizer
+                .transform_row(&raw, &mut features)
+                .map_err(|i| DataError::Unrepresentable {
+                    path: path.to_path_buf(),
+                    line: table.lines[row],
+                    column: self.feature_names[i].clone(),
+                    value: raw[i],
+                })?;
         }
         Ok(features)
     }

@@ -40,6 +40,20 @@ pub struct Split {
     pub test: Vec<usize>,
 }
 
+impl Split {
+    /// A row index that appears twice (within one part or in two), if any: a saved split that
+    /// would evaluate a training row as held out.
+    pub fn repeated_row(&self) -> Option<usize> {
+        let mut seen = std::collections::HashSet::new();
+        self.train
+            .iter()
+            .chain(&self.valid)
+            .chain(&self.test)
+            .copied()
+            .find(|&row| !seen.insert(row))
+    }
+}
+
 impl SplitConfig {
     /// Splits `rows` rows; with `classes` (one class index per row) each class's share of every
     /// split is kept to within one row of its share of the whole.

@@ -39,12 +39,28 @@ impl Standardizer {
         self.mean.len()
     }
 
-    /// Standardises one row of raw feature values into `out`.
-    pub fn transform_row(&self, row: &[f64], out: &mut Vec<f32>) {
-        out.extend(
-            row.iter()
-                .zip(self.mean.iter().zip(&self.scale))
-                .map(|(x, (m, s))| ((x - m) / s) as f32),
-        );
+    /// Standardises one row of raw feature values into `out`; `Err(i)` names the first
+    /// feature whose standardised value is not finite in f32 (the row is then incomplete).
+    pub fn transform_row(&self, row: &[f64], out: &mut Vec<f32>) -> Result<(), usize> {
+        for (i, (x, (m, s))) in row
+            .iter()
+            .zip(self.mean.iter().zip(&self.scale))
+            .enumerate()
+        {
+            let z = ((x - m) / s) as f32;
+            if !z.is_finite() {
+                return Err(i);
+            }
+            out.push(z);
+        }
+        Ok(())
+    }
+
+    /// The first feature whose mean or scale is not a finite number (a scale also positive).
+    pub fn invalid_feature(&self) -> Option<usize> {
+        (0..self.mean.len().max(self.scale.len())).find(|&i| {
+            let (m, s) = (self.mean.get(i), self.scale.get(i));
+            !m.is_some_and(|m| m.is_finite()) || !s.is_some_and(|s| s.is_finite() && *s > 0.0)
+        })
     }
 }

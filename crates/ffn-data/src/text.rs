@@ -17,10 +17,11 @@ pub struct Text {
 impl Text {
     /// Reads `path`.
     pub fn read(path: &Path) -> Result<Self, DataError> {
-        let bytes = std::fs::read(path).map_err(|e| DataError::Io {
+        let file = std::fs::File::open(path).map_err(|e| DataError::Io {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        let bytes = crate::InputLimits::from_env().read(path, file, false)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(DataError::EmptyText {
                 path: path.to_path_buf(),

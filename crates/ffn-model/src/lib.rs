@@ -41,7 +41,9 @@ pub use error::ModelError;
 pub use feed_forward::{FeedForward, FeedForwardConfig, pytorch_linear_init};
 pub use io::hf_import::{ImportedFfn, import_hf_ffn};
 pub use io::hf_layout::HfLayout;
-pub use io::persist::{load_module, save_module, write_atomically};
+pub use io::persist::{
+    load_module, load_module_bytes, module_bytes, save_module, write_atomically,
+};
 pub use io::safetensors::{HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, write_safetensors};
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::{DEFAULT_NORM_EPSILON, HiddenLayer, Mlp, MlpConfig};

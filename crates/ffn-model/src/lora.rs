@@ -62,6 +62,20 @@ impl LoraConfig {
         device: &Device,
     ) -> Result<LoraAdapter, ModelError> {
         self.validate()?;
+        // Past the larger side the factors only grow: a rank up to the smaller side already
+        // spans every update (a rank between the two, as a default rank on a narrow layer, is
+        // allowed, as peft allows it).
+        if self.rank > d_input.max(units) {
+            return Err(ModelError::InvalidConfig {
+                layer: "LoRA",
+                reason: format!(
+                    "rank {} is more than the larger side of the [{d_input}, {units}] weight it \
+                     adapts; a rank up to {} covers every update",
+                    self.rank,
+                    d_input.min(units)
+                ),
+            });
+        }
         let bound = 1.0 / (d_input as f64).sqrt();
         let a = Tensor::<2>::random(
             [d_input, self.rank],

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ffn_data::{SplitConfig, Task};
+use ffn_data::{LoadOptions, SplitConfig, Task};
 use ffn_model::{Activation, NormKind, TransformerFfnConfig};
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +73,12 @@ pub struct TrainConfig {
     pub target: Option<String>,
     /// Task; `None` infers it from the target column.
     pub task: Option<Task>,
+    /// The CSV has no header row: its columns are named `x0`, `x1`, ...
+    pub no_header: bool,
+    /// Feature columns, in order; `None` means every column but the target and `drop`.
+    pub features: Option<Vec<String>>,
+    /// Columns left out.
+    pub drop: Vec<String>,
     /// Fraction of rows held out for validation.
     pub valid_fraction: f64,
     /// Fraction of rows held out for the final test.
@@ -107,12 +113,28 @@ pub struct TrainConfig {
     pub finetune: Option<FinetuneSpec>,
 }
 
+impl TrainConfig {
+    /// How to read the dataset: target, task and columns as configured.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            target: self.target.clone(),
+            task: self.task,
+            no_header: self.no_header,
+            features: self.features.clone(),
+            drop: self.drop.clone(),
+        }
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             dataset: PathBuf::from("datasets/iris.csv"),
             target: None,
             task: None,
+            no_header: false,
+            features: None,
+            drop: Vec::new(),
             valid_fraction: 0.15,
             test_fraction: 0.15,
             model: ModelSpec::default(),

@@ -47,6 +47,12 @@ pub struct OpenedDevice {
 /// Opens `backend`; `adapter` picks the N-th discrete GPU for wgpu (default: wgpu's choice).
 /// A wgpu request on a machine without an adapter is an error naming the backends that work.
 pub fn open_device(backend: Backend, adapter: Option<usize>) -> Result<OpenedDevice, TrainError> {
+    if let (Backend::Flex | Backend::Ndarray, Some(index)) = (backend, adapter) {
+        return Err(TrainError::InvalidConfig(format!(
+            "device {index} names a wgpu adapter, but the {backend} backend computes on the CPU; \
+             drop --device or use --backend wgpu"
+        )));
+    }
     match backend {
         Backend::Flex => Ok(OpenedDevice {
             device: Device::flex(),

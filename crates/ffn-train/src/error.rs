@@ -66,8 +66,12 @@ pub enum TrainError {
     Device(String),
     /// The loss stopped being a finite number.
     #[error(
-        "training diverged: the mean training loss of epoch {epoch} is {loss}; the last good \
-         checkpoint (epoch {last_good}) is kept. Lower the learning rate or enable gradient clipping"
+        "training diverged: the mean training loss of epoch {epoch} is {loss}; {}. Lower the \
+         learning rate or enable gradient clipping",
+        match last_good {
+            0 => "no epoch finished before it, so there is no checkpoint".to_string(),
+            n => format!("the last good checkpoint (epoch {n}) is kept"),
+        }
     )]
     Diverged {
         /// 1-based epoch whose loss was not finite.

@@ -18,6 +18,7 @@ mod export;
 mod finetune;
 mod lm;
 mod loss;
+mod memory;
 mod metrics;
 mod network;
 mod optimizer;
@@ -31,7 +32,7 @@ pub use bench::{BenchResult, Workload, bench};
 pub use clip::clip_global_norm;
 pub use config::{EarlyStoppingConfig, ModelSpec, TrainConfig};
 pub use device::{Backend, OpenedDevice, open_device, pin_default_device};
-pub use engine::{EpochRecord, Progress};
+pub use engine::{EpochRecord, Progress, ResumeOptions};
 pub use error::TrainError;
 pub use export::{ExportInfo, export_run};
 pub use finetune::{
@@ -55,8 +56,8 @@ pub use report::{
     write_plots, write_run_report,
 };
 pub use run::{
-    Artifact, BlockInfo, CheckpointPoint, ImportedBlock, RunDescription, RunDir, SavedRun,
-    SplitChoice,
+    Artifact, BlockInfo, CheckpointPoint, DatasetRecord, ImportedBlock, RunDescription, RunDir,
+    SavedRun, SplitChoice,
 };
 pub use schedule::{Schedule, ScheduleConfig};
 pub use tabular::{

@@ -141,8 +141,9 @@ pub fn accuracy(predicted: &[usize], actual: &[usize]) -> f64 {
     correct as f64 / actual.len().max(1) as f64
 }
 
-/// Mean over classes of `2·TP / (2·TP + FP + FN)`; a class absent from both gets 0 and still
-/// counts, as scikit-learn's `f1_score(average="macro", labels=all)` with `zero_division=0`.
+/// Mean of `2·TP / (2·TP + FP + FN)` over the classes present in the evaluated data (among the
+/// actual or the predicted labels), as scikit-learn's default `f1_score(average="macro")`: a
+/// class of the model that the evaluated rows never mention does not pull the mean down.
 pub fn macro_f1(predicted: &[usize], actual: &[usize], classes: usize) -> f64 {
     let mut tp = vec![0usize; classes];
     let mut fp = vec![0usize; classes];
@@ -155,17 +156,13 @@ pub fn macro_f1(predicted: &[usize], actual: &[usize], classes: usize) -> f64 {
             fn_[a] += 1;
         }
     }
-    let f1: f64 = (0..classes)
-        .map(|c| {
+    let present: Vec<f64> = (0..classes)
+        .filter_map(|c| {
             let denominator = 2 * tp[c] + fp[c] + fn_[c];
-            if denominator == 0 {
-                0.0
-            } else {
-                2.0 * tp[c] as f64 / denominator as f64
-            }
+            (denominator > 0).then(|| 2.0 * tp[c] as f64 / denominator as f64)
         })
-        .sum();
-    f1 / classes.max(1) as f64
+        .collect();
+    present.iter().sum::<f64>() / present.len().max(1) as f64
 }
 
 /// `1 - SS_res / SS_tot`. Constant targets give 1 when predicted exactly and 0 otherwise, as

@@ -174,3 +174,27 @@ impl ModuleVisitor for TakeGrads<'_> {
         }
     }
 }
+
+/// The parameters of `model` that train (those in `trainable`) and all of them, counted in
+/// values; fails when nothing would train (everything frozen).
+pub(crate) fn trainable_counts<M: Module>(
+    model: &M,
+    trainable: &HashSet<ParamId>,
+) -> Result<(usize, usize), crate::TrainError> {
+    let all = parameters(model);
+    let counts = (
+        all.iter()
+            .filter(|p| trainable.contains(&p.id))
+            .map(|p| p.numel)
+            .sum(),
+        all.iter().map(|p| p.numel).sum(),
+    );
+    if counts.0 == 0 {
+        return Err(crate::TrainError::InvalidConfig(
+            "nothing would train: the freeze settings leave no trainable parameter; freeze fewer \
+             layers, or train LoRA adapters (--lora-rank)"
+                .into(),
+        ));
+    }
+    Ok(counts)
+}

@@ -197,6 +197,11 @@ impl Schedule {
         }
     }
 
+    /// Makes the schedule end at `total_steps` instead (a resumed run extended to a new length).
+    pub(crate) fn stretch_to(&mut self, total_steps: usize) {
+        self.total_steps = total_steps.max(1);
+    }
+
     /// The rate of optimiser step `step` (0-based) in epoch `epoch` (0-based).
     pub fn lr(&self, step: usize, epoch: usize) -> f64 {
         let total = self.total_steps as f64;

@@ -7,7 +7,7 @@ use ffn_data::TokenizerKind;
 use ffn_model::{FfnKind, Positions};
 use ffn_train::{Backend, LoraTargets, ScheduleConfig};
 
-use super::{ComputeArgs, JsonFlag, LayerList, one_of, parse_schedule};
+use super::{ComputeArgs, JsonFlag, NameList, one_of, parse_schedule};
 
 /// The `ffn lm` subcommands.
 #[derive(Subcommand)]
@@ -29,13 +29,14 @@ pub struct LmTrainArgs {
     /// JSON config file (a run's config.json works); the flags below override what they name.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Continue the interrupted language-model run in DIR from its last checkpoint.
+    /// Continue the language-model run in DIR from its last checkpoint (or finish it); with
+    /// --steps N, extend it to N steps. Only --steps, --backend and --device apply with it.
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub flags: LmFlags,
     /// Run directory to create (default: runs/lm-<text>-<milliseconds since epoch>).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Replace the run already in --out (once the new one has started; kept if it fails).
     #[arg(long, conflicts_with = "resume")]
@@ -179,8 +180,8 @@ pub struct LmFinetuneArgs {
     pub lora_targets: Option<LoraTargets>,
     /// Without LoRA: parameters that do not train, as path patterns (tokens, positions,
     /// blocks.0, blocks.*.attn, norm, ...).
-    #[arg(long, value_name = "SPEC", value_parser = clap::value_parser!(LayerList), conflicts_with = "lora_rank")]
-    pub freeze: Option<LayerList>,
+    #[arg(long, value_name = "SPEC", value_parser = clap::value_parser!(NameList), conflicts_with = "lora_rank")]
+    pub freeze: Option<NameList>,
     #[command(flatten)]
     pub train: LmTrainArgs,
 }

@@ -55,6 +55,27 @@ pub enum Command {
     Lm(LmCommand),
 }
 
+impl Command {
+    /// Whether `--json` was given: a failure then ends stdout with a JSON error object too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Train(args) => args.output.json,
+            Command::Finetune(args) => args.train.output.json,
+            Command::Import(args) => args.output.json,
+            Command::Export(args) => args.output.json,
+            Command::Eval(args) => args.output.json,
+            Command::Info(args) => args.output.json,
+            Command::Report(args) => args.output.json,
+            Command::Bench(args) => args.json,
+            Command::Predict(args) => args.json,
+            Command::Lm(LmCommand::Train(args)) => args.output.json,
+            Command::Lm(LmCommand::Finetune(args)) => args.train.output.json,
+            Command::Lm(LmCommand::Generate(args)) => args.output.json,
+            Command::Lm(LmCommand::Eval(args)) => args.output.json,
+        }
+    }
+}
+
 /// A value parser accepting exactly the names of `T` (case-insensitively with `ignore_case`),
 /// so that `--help` lists them and clap rejects anything else with the list.
 pub fn one_of<T>() -> impl TypedValueParser<Value = T>
@@ -91,14 +112,15 @@ pub struct TrainArgs {
     /// JSON config file (a run's config.json works); the flags below override what they name.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Continue the interrupted run in DIR from its last checkpoint.
+    /// Continue the run in DIR from its last checkpoint (or finish it); with --epochs N, extend it
+    /// to N epochs. Only --epochs, --backend and --device apply with it.
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
     /// Settings that override the config file.
     #[command(flatten)]
     pub flags: TrainFlags,
     /// Run directory to create (default: runs/<dataset>-<milliseconds since epoch>).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Replace the run already in --out (once the new one has started; kept if it fails).
     #[arg(long, conflicts_with = "resume")]
@@ -143,6 +165,15 @@ pub struct TrainFlags {
     /// The task (default: inferred from the target).
     #[arg(long, value_parser = one_of::<Task>(), ignore_case = true)]
     pub task: Option<Task>,
+    /// The CSV has no header row: its columns are named x0, x1, ... (the target is the last).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Feature columns to use, in this order (default: every column but the target and --drop).
+    #[arg(long, value_name = "COLUMNS", value_parser = clap::value_parser!(NameList))]
+    pub features: Option<NameList>,
+    /// Columns to leave out, e.g. an ID.
+    #[arg(long, value_name = "COLUMNS", value_parser = clap::value_parser!(NameList))]
+    pub drop: Option<NameList>,
     /// Hidden layer sizes, e.g. 64,64 (default: 128).
     #[arg(long, value_name = "SIZES", value_parser = clap::value_parser!(LayerSizes))]
     pub hidden: Option<LayerSizes>,
@@ -195,11 +226,12 @@ pub(crate) fn parse_schedule(spec: &str) -> Result<ScheduleConfig, String> {
     ScheduleConfig::parse(spec).map_err(|e| e.to_string())
 }
 
-/// A comma-separated list of layer names, patterns or indices, as `--freeze` takes it.
+/// A comma-separated list of names: layers, patterns or indices as `--freeze` takes them, or
+/// columns as `--features` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerList(pub Vec<String>);
+pub struct NameList(pub Vec<String>);
 
-impl FromStr for LayerList {
+impl FromStr for NameList {
     type Err = String;
 
     fn from_str(spec: &str) -> Result<Self, String> {
@@ -232,8 +264,8 @@ pub struct FinetuneFlags {
     #[arg(long)]
     pub new_head: bool,
     /// Layers that do not train: names (mlp.hidden.0, hidden.*, output), indices, body or head.
-    #[arg(long, value_name = "SPEC", value_parser = clap::value_parser!(LayerList))]
-    pub freeze: Option<LayerList>,
+    #[arg(long, value_name = "SPEC", value_parser = clap::value_parser!(NameList))]
+    pub freeze: Option<NameList>,
     /// Train LoRA adapters of this rank instead of the base weights.
     #[arg(long)]
     pub lora_rank: Option<usize>,
@@ -244,8 +276,8 @@ pub struct FinetuneFlags {
     #[arg(long)]
     pub lora_dropout: Option<f64>,
     /// Layers that get adapters (default: every dense layer except a new head).
-    #[arg(long, value_name = "SPEC", value_parser = clap::value_parser!(LayerList))]
-    pub lora_targets: Option<LayerList>,
+    #[arg(long, value_name = "SPEC", value_parser = clap::value_parser!(NameList))]
+    pub lora_targets: Option<NameList>,
     /// Learning rate of the head (default: --lr).
     #[arg(long)]
     pub head_lr: Option<f64>,
@@ -346,14 +378,14 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub compute: ComputeArgs,
     /// Iterations per round (default: per workload, more on a GPU).
-    #[arg(long)]
-    pub iters: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub iters: Option<u32>,
     /// Timed rounds; the median round is reported with the spread.
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rounds: u32,
     /// Untimed iterations first (compilation, autotuning, caches).
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub warmup: u32,
     /// Print one JSON object per workload.
     #[arg(long)]
     pub json: bool,

@@ -13,9 +13,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
         printer::line(format!("benchmarking on {}", device.description))?;
     }
     for workload in args.workload.workloads() {
-        let iters = args.iters.unwrap_or(workload.default_iters(gpu));
-        let result = ffn_train::bench(workload, &device, iters, args.rounds, args.warmup)
-            .with_context(|| format!("benchmark {} failed", workload.name()))?;
+        let iters = args
+            .iters
+            .map_or(workload.default_iters(gpu), |n| n as usize);
+        let result = ffn_train::bench(
+            workload,
+            &device,
+            iters,
+            args.rounds as usize,
+            args.warmup as usize,
+        )
+        .with_context(|| format!("benchmark {} failed", workload.name()))?;
         if args.json {
             printer::json(&serde_json::to_value(&result)?)?;
             continue;

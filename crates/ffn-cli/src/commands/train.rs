@@ -5,17 +5,17 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use ffn_train::{Progress, Summary, TrainConfig, TrainError};
+use ffn_train::{Progress, ResumeOptions, Summary, TrainConfig, TrainError};
 use serde_json::json;
 
 use super::{replacing, trained};
 use crate::args::{TrainArgs, TrainFlags};
 use crate::interrupt::Interrupts;
 use crate::printer::{self, ProgressPrinter, Unit};
-use crate::settings::{default_out, train_config};
+use crate::settings::{default_out, train_config, train_resume};
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    training(args, train_config, ffn_train::train)
+    training(args, train_config, train_resume, ffn_train::train)
 }
 
 /// A library entry point that trains a new run.
@@ -25,11 +25,12 @@ pub type Start = fn(
     &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<Summary, TrainError>;
 
-/// Trains with the config `resolve` makes of the file and flags through `start`, or resumes;
-/// then prints the summary.
+/// Trains with the config `resolve` makes of the file and flags through `start`, or resumes with
+/// the changes `resumed` takes from the flags; then prints the summary.
 pub fn training(
     args: TrainArgs,
     resolve: impl FnOnce(Option<&Path>, &TrainFlags) -> Result<TrainConfig>,
+    resumed: impl FnOnce(&TrainFlags) -> Result<ResumeOptions>,
     start: Start,
 ) -> Result<()> {
     let interrupts = Interrupts::install()?;
@@ -38,7 +39,7 @@ pub fn training(
     let resume = "ffn train --resume";
     let summary = match &args.resume {
         Some(dir) => trained(
-            ffn_train::resume(dir, &mut |event| progress.on(event)),
+            ffn_train::resume(dir, &resumed(&args.flags)?, &mut |event| progress.on(event)),
             &interrupts,
             resume,
             || format!("cannot resume {}", dir.display()),
@@ -61,9 +62,12 @@ pub fn training(
 }
 
 fn print_summary(summary: &Summary, wall: f64, json: bool) -> Result<()> {
+    // The training time is the run's own (epochs only, over every session of a resumed run),
+    // the figure `ffn info` and the report show too; `wall_seconds` is this command's.
     printer::line(format!(
-        "trained {} in {wall:.1}s; {} parameters",
+        "trained {} in {:.1}s; {} parameters",
         summary.epochs_text(),
+        summary.train_seconds,
         summary.params
     ))?;
     if let Some(trainable) = summary.trainable_text() {
@@ -86,6 +90,7 @@ fn print_summary(summary: &Summary, wall: f64, json: bool) -> Result<()> {
             "trainable_fraction": summary.trainable_fraction,
             "test": summary.test,
             "valid": summary.valid,
+            "train_seconds": summary.train_seconds,
             "wall_seconds": wall,
         }))?;
     }

@@ -10,8 +10,10 @@ use ffn_train::{EarlyStoppingConfig, FinetuneSpec, LoraSpec, TrainConfig};
 use crate::args::{FinetuneFlags, TrainFlags};
 
 mod lm;
+mod resume;
 
 pub use lm::{lm_config, lm_finetune};
+pub use resume::{finetune_resume, lm_finetune_resume, lm_resume, train_resume};
 
 /// The config of a new run: `file` (or the defaults) with `flags` applied, validated.
 pub fn train_config(file: Option<&Path>, flags: &TrainFlags) -> Result<TrainConfig> {
@@ -60,6 +62,9 @@ pub fn apply_train_flags(config: &mut TrainConfig, flags: &TrainFlags) {
         dataset,
         target,
         task,
+        no_header,
+        features,
+        drop,
         hidden,
         activation,
         dropout,
@@ -77,6 +82,14 @@ pub fn apply_train_flags(config: &mut TrainConfig, flags: &TrainFlags) {
     set(&mut config.dataset, dataset.clone());
     set(&mut config.target, target.clone().map(Some));
     set(&mut config.task, task.map(Some));
+    if *no_header {
+        config.no_header = true;
+    }
+    set(
+        &mut config.features,
+        features.as_ref().map(|list| Some(list.0.clone())),
+    );
+    set(&mut config.drop, drop.as_ref().map(|list| list.0.clone()));
     set(
         &mut config.model.hidden,
         hidden.as_ref().map(|h| h.0.clone()),

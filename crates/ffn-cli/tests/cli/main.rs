@@ -6,6 +6,7 @@ mod errors;
 mod export;
 mod finetune;
 mod help;
+mod hostile;
 mod interrupt;
 mod lm;
 mod out_dir;

@@ -84,6 +84,7 @@ fn target_column_missing() {
     let options = LoadOptions {
         target: Some("class".into()),
         task: None,
+        ..Default::default()
     };
     let error = Dataset::from_csv(&path, &options).unwrap_err();
     assert!(matches!(error, DataError::MissingTarget { .. }));
@@ -156,6 +157,7 @@ fn malformed_csv_and_bad_regression_target() {
     let options = LoadOptions {
         target: None,
         task: Some(ffn_data::Task::Regression),
+        ..Default::default()
     };
     let error = Dataset::from_csv(&path, &options).unwrap_err();
     assert!(

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod batching;
+mod clean;
 mod shipped;
 mod splits;
 mod standardize;

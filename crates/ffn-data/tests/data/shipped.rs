@@ -117,6 +117,7 @@ fn gzip_and_named_target_and_forced_task() {
     let options = LoadOptions {
         target: Some("petal_width_cm".into()),
         task: Some(Task::Regression),
+        ..Default::default()
     };
     let error = Dataset::from_csv(&gz, &options).unwrap_err().to_string();
     assert!(
@@ -128,6 +129,7 @@ fn gzip_and_named_target_and_forced_task() {
     let options = LoadOptions {
         target: None,
         task: Some(Task::Regression),
+        ..Default::default()
     };
     let digits = Dataset::from_csv(&datasets().join("digits.csv"), &options).unwrap();
     assert_eq!(digits.task(), Task::Regression);

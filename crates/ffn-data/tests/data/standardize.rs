@@ -14,7 +14,7 @@ fn statistics_match_a_hand_computation() {
     assert_eq!(s.scale[0], (8.0f64 / 3.0).sqrt());
     assert_eq!(s.scale[1], 1.0);
     let mut out = Vec::new();
-    s.transform_row(&[5.0, 7.0], &mut out);
+    s.transform_row(&[5.0, 7.0], &mut out).unwrap();
     assert_eq!(out, vec![(2.0 / (8.0f64 / 3.0).sqrt()) as f32, 0.0]);
 }
 
@@ -22,7 +22,7 @@ fn statistics_match_a_hand_computation() {
 fn preprocessor_json_round_trip_and_encoding() {
     let data = Dataset::from_csv(&datasets().join("iris.csv"), &LoadOptions::default()).unwrap();
     let train: Vec<usize> = (0..150).step_by(2).collect();
-    let pre = Preprocessor::fit(&data, &train);
+    let pre = Preprocessor::fit(&data, &train).unwrap();
     let json = serde_json::to_string(&pre).unwrap();
     let back: Preprocessor = serde_json::from_str(&json).unwrap();
     assert_eq!(back, pre);
@@ -46,18 +46,18 @@ fn preprocessor_json_round_trip_and_encoding() {
 #[test]
 fn inputs_are_read_by_column_name_and_checked() {
     let data = Dataset::from_csv(&datasets().join("iris.csv"), &LoadOptions::default()).unwrap();
-    let pre = Preprocessor::fit(&data, &(0..150).collect::<Vec<_>>());
+    let pre = Preprocessor::fit(&data, &(0..150).collect::<Vec<_>>()).unwrap();
     // Columns in another order, target absent: same encoding as the training file's first row.
     let (_dir, path) = write_file(
         "rows.csv",
         b"petal_width_cm,petal_length_cm,sepal_width_cm,sepal_length_cm\n0.2,1.4,3.5,5.1\n",
     );
-    let inputs = pre.read_inputs(&path).unwrap();
+    let inputs = pre.read_inputs(&path, false).unwrap();
     let expected = pre.encode(&data, &[0]).unwrap().features;
     assert_eq!(inputs, expected);
 
     let (_dir, path) = write_file("rows.csv", b"sepal_length_cm,sepal_width_cm\n5.1,3.5\n");
-    let error = pre.read_inputs(&path).unwrap_err().to_string();
+    let error = pre.read_inputs(&path, false).unwrap_err().to_string();
     assert!(
         error.contains("missing feature column 'petal_length_cm'"),
         "{error}"

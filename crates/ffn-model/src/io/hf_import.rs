@@ -233,24 +233,31 @@ fn hf_activation(name: &str) -> Result<Activation, ModelError> {
     })
 }
 
-/// `[d_in, d_out]` of a stored weight; fails unless it is a matrix.
+/// `[d_in, d_out]` of a stored weight; fails unless it is a matrix of sizes from 1 to
+/// [`crate::validate::MAX_SIZE`].
 fn in_out(
     stored: Stored,
     t: &HostTensor,
     key: &str,
     file: &SafeTensors,
 ) -> Result<[usize; 2], ModelError> {
-    match (stored, t.shape.as_slice()) {
-        (Stored::Linear, &[out, inp]) => Ok([inp, out]),
-        (Stored::Conv1d, &[inp, out]) => Ok([inp, out]),
-        _ => Err(ModelError::Import {
-            path: file.path().to_path_buf(),
-            reason: format!(
-                "tensor '{key}' has shape {:?}; a projection weight is a matrix",
-                t.shape
-            ),
-        }),
+    let fail = |what: &str| ModelError::Import {
+        path: file.path().to_path_buf(),
+        reason: format!("tensor '{key}' has shape {:?}; {what}", t.shape),
+    };
+    let [d_in, d_out] = match (stored, t.shape.as_slice()) {
+        (Stored::Linear, &[out, inp]) => [inp, out],
+        (Stored::Conv1d, &[inp, out]) => [inp, out],
+        _ => return Err(fail("a projection weight is a matrix")),
+    };
+    let sizes = 1..=crate::validate::MAX_SIZE;
+    if !sizes.contains(&d_in) || !sizes.contains(&d_out) {
+        return Err(fail(&format!(
+            "each side of a projection must be 1 to {}",
+            crate::validate::MAX_SIZE
+        )));
     }
+    Ok([d_in, d_out])
 }
 
 /// The weight as Burn's row-major `[d_in, d_out]` values, after checking its stored shape.

@@ -17,12 +17,20 @@ pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), ModelError>
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = module
+    write_atomically(path, &module_bytes(module, path)?).map_err(|e| fail(e.to_string()))
+}
+
+/// The bytes [`save_module`] writes for `module` (`path` names the file in errors).
+pub fn module_bytes<M: Module>(module: &M, path: &Path) -> Result<Bytes, ModelError> {
+    module
         .clone()
         .into_record()
         .into_bytes()
-        .map_err(|e| fail(e.to_string()))?;
-    write_atomically(path, &bytes).map_err(|e| fail(e.to_string()))
+        .map_err(|e| ModelError::Record {
+            action: "save",
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
 }
 
 /// Loads parameters saved by [`save_module`] into `module`, which must have the same structure
@@ -34,6 +42,20 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, ModelError> {
         reason,
     };
     let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    load_module_bytes(module, bytes, path)
+}
+
+/// [`load_module`] from the file's bytes, already read (`path` names the file in errors).
+pub fn load_module_bytes<M: Module>(
+    module: M,
+    bytes: Vec<u8>,
+    path: &Path,
+) -> Result<M, ModelError> {
+    let fail = |reason: String| ModelError::Record {
+        action: "load",
+        path: path.to_path_buf(),
+        reason,
+    };
     let record =
         ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| fail(e.to_string()))?;
     module

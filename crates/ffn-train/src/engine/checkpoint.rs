@@ -4,7 +4,6 @@
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
-use ffn_model::save_module;
 use serde::{Deserialize, Serialize};
 
 use super::EpochRecord;
@@ -83,12 +82,12 @@ pub(crate) fn save<M: Module>(
         .then(|| run.read_json::<CheckpointState>(&run.state()))
         .transpose()?
         .map(|s| s.point());
-    save_module(model, &run.checkpoint_model(point))?;
+    run.save_weights(model, &run.checkpoint_model(point))?;
     let bytes = optimizer.into_bytes().map_err(|e| TrainError::Run {
         path: run.checkpoint_optimizer(point),
         reason: format!("cannot serialise the optimiser: {e}"),
     })?;
-    run.write(&run.checkpoint_optimizer(point), &bytes)?;
+    run.write_recorded(&run.checkpoint_optimizer(point), &bytes)?;
     run.write_json(&run.state(), state)?;
     if let Some(previous) = previous.filter(|p| *p != point) {
         let _ = std::fs::remove_file(run.checkpoint_model(previous));
@@ -106,10 +105,7 @@ pub(crate) fn load_optimizer(
     point: CheckpointPoint,
 ) -> Result<ModuleOptimizer, TrainError> {
     let path = run.checkpoint_optimizer(point);
-    let bytes = std::fs::read(&path).map_err(|e| TrainError::Run {
-        path: path.clone(),
-        reason: format!("cannot read the optimiser checkpoint: {e}"),
-    })?;
+    let bytes = run.read_verified(&path)?;
     optimizer
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| TrainError::Run {

@@ -1,7 +1,6 @@
 //! Early stopping: the best monitored loss so far, its weights, and when patience runs out.
 
 use burn::module::Module;
-use ffn_model::save_module;
 use serde::{Deserialize, Serialize};
 
 use super::CheckpointState;
@@ -37,7 +36,7 @@ pub(crate) fn update<M: Module>(
         monitor.best_epoch = state.epoch;
         monitor.bad_epochs = 0;
         if early.restore_best {
-            save_module(model, &run.best_model())?;
+            run.save_weights(model, &run.best_model())?;
         }
     } else {
         monitor.bad_epochs += 1;

@@ -6,6 +6,7 @@
 mod checkpoint;
 mod early_stopping;
 mod progress;
+mod resume;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -17,6 +18,8 @@ use burn::prelude::*;
 
 pub(crate) use checkpoint::{CheckpointState, load_optimizer};
 pub use progress::{EpochRecord, Progress};
+pub use resume::ResumeOptions;
+pub(crate) use resume::Resumption;
 
 use crate::params::take_grads;
 use crate::{EarlyStoppingConfig, Metrics, OpenedDevice, RunDir, TrainError, clip_global_norm};
@@ -205,7 +208,7 @@ impl<O: Objective> Engine<'_, O> {
         }
         let restored = early_stopping::restores(settings.early_stopping.as_ref(), &state);
         let model = if restored {
-            ffn_model::load_module(model, &self.run.best_model())?
+            self.run.load_weights(model, &self.run.best_model())?
         } else {
             model
         };

@@ -56,7 +56,7 @@ pub fn save_adapter(
             path: run.adapter(),
             reason: format!("cannot serialise the adapter: {e}"),
         })?;
-    run.write(&run.adapter(), &bytes)?;
+    run.write_recorded(&run.adapter(), &bytes)?;
     run.write_json(&run.adapter_info(), &info)?;
     Ok(info)
 }
@@ -95,10 +95,7 @@ pub fn load_adapter(
         })?;
     let network = initial_network(base_network, spec, run.preprocessor.n_outputs(), device)?;
     let path = run.run.adapter();
-    let bytes = std::fs::read(&path).map_err(|e| TrainError::Run {
-        path: path.clone(),
-        reason: format!("cannot read the adapter: {e}"),
-    })?;
+    let bytes = run.run.read_verified(&path)?;
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| TrainError::Run {
             path: path.clone(),

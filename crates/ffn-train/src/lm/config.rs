@@ -58,6 +58,24 @@ impl Default for LmModelSpec {
 }
 
 impl LmModelSpec {
+    /// About how many parameters the model has with `vocab_size` ids (weights of the
+    /// embeddings, projections and FFNs; norms and biases left out), without overflow.
+    pub fn approx_parameters(&self, vocab_size: usize) -> u128 {
+        let [vocab, d, d_ff, block, layers] =
+            [vocab_size, self.d_model, self.d_ff, self.block, self.layers].map(|n| n as u128);
+        let kv = d / (self.heads.max(1) as u128) * self.kv_heads.unwrap_or(self.heads) as u128;
+        let ffn_matrices = match self.ffn {
+            FfnKind::Relu | FfnKind::Gelu => 2,
+            FfnKind::Swiglu | FfnKind::Geglu | FfnKind::Reglu => 3,
+        };
+        let positions = match self.positions {
+            Positions::Learned => block * d,
+            _ => 0,
+        };
+        let head = if self.tied_head { 0 } else { vocab * d };
+        vocab * d + positions + head + layers * (2 * d * d + 2 * d * kv + ffn_matrices * d * d_ff)
+    }
+
     /// The model's config for a vocabulary of `vocab_size` ids.
     pub fn model_config(&self, vocab_size: usize) -> CausalLmConfig {
         CausalLmConfig::new(vocab_size, self.block)

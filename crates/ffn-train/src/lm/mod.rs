@@ -27,7 +27,7 @@ pub use summary::LmSummary;
 pub(crate) use objective::token_loss;
 
 use crate::params::parameters;
-use crate::{Progress, TrainError};
+use crate::{Progress, ResumeOptions, TrainError};
 use session::{Session, Start};
 
 /// Trains a new language model of `config` into `out` (created; it must not hold a run).
@@ -65,13 +65,15 @@ pub fn finetune_lm(
     Session::start(config, out, start, progress)?.train(progress)
 }
 
-/// Continues the language-model run in `dir` from its last checkpoint; the result equals an
-/// uninterrupted run.
+/// Continues the language-model run in `dir` from its last checkpoint, with the changes
+/// `options` allow (`length` counts steps); the result equals an uninterrupted run. A run whose
+/// loop ended before it wrote its results is finished.
 pub fn resume_lm(
     dir: &Path,
+    options: &ResumeOptions,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<LmSummary, TrainError> {
-    Session::reopen(dir)?.train(progress)
+    Session::reopen(dir, options)?.train(progress)
 }
 
 /// The optimiser of a language-model run: weight decay applies to matrices and embeddings only,

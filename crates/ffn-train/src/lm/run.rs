@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use ffn_data::{Text, TokenSplit, Tokenizer, Windows};
-use ffn_model::{CausalLm, load_module};
+use ffn_model::CausalLm;
 
 use super::objective::evaluate_windows;
 use super::{LmConfig, LmSummary};
@@ -74,7 +74,7 @@ impl LmRun {
             .model
             .model_config(self.tokenizer.vocab_size())
             .init(device)?;
-        Ok(load_module(structure, &path)?)
+        self.run.load_weights(structure, &path)
     }
 
     /// Loss, perplexity and bits per character of the final model on `batches` seeded batches

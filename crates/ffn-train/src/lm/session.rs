@@ -9,13 +9,15 @@ use burn::module::{Module, ParamId};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use ffn_data::{Text, TokenSplit, Tokenizer};
-use ffn_model::{CausalLm, load_module};
+use ffn_model::CausalLm;
 
 use super::objective::LanguageModeling;
 use super::summary::{LmSummary, finish};
 use super::{LmConfig, LmFinetune};
-use crate::engine::{CheckpointState, Engine, LoopSettings, load_optimizer};
-use crate::params::{param_ids, parameters, set_trainable};
+use crate::engine::{
+    CheckpointState, Engine, LoopSettings, ResumeOptions, Resumption, load_optimizer,
+};
+use crate::params::{param_ids, set_trainable, trainable_counts};
 use crate::{OpenedDevice, Progress, RunDir, Schedule, TrainError, open_device};
 
 /// The fixed parts of a language-model run while it trains.
@@ -68,6 +70,7 @@ impl Session {
         let (initial, tokenizer, finetune) = match start {
             Start::Scratch => {
                 let tokenizer = Tokenizer::train(config.tokenizer, &text)?;
+                crate::memory::check_fits(config.model.approx_parameters(tokenizer.vocab_size()))?;
                 let model = config
                     .model
                     .model_config(tokenizer.vocab_size())
@@ -133,21 +136,37 @@ impl Session {
     }
 
     /// Reopens the language-model run in `dir` at its last checkpoint.
-    pub fn reopen(dir: &Path) -> Result<Self, TrainError> {
+    pub fn reopen(dir: &Path, options: &ResumeOptions) -> Result<Self, TrainError> {
         let run = RunDir::new(dir);
-        let config: LmConfig = run.read_json(&run.config())?;
-        config.validate()?;
+        let mut config: LmConfig = run.read_json(&run.config())?;
+        run.lock()?;
         let tokenizer = Tokenizer::from_json(&run.read_json(&run.tokenizer())?)?;
         let finetune: Option<LmFinetune> = match run.lm_finetune().exists() {
             true => Some(run.read_json(&run.lm_finetune())?),
             false => None,
         };
-        let state: CheckpointState = run.read_json(&run.state())?;
-        if state.epoch >= config.rounds() {
-            return Err(TrainError::Run {
-                path: dir.to_path_buf(),
-                reason: format!("the run already finished after {} steps", config.steps),
-            });
+        let mut state: CheckpointState = run.read_json(&run.state())?;
+        let (old_steps, done) = (config.steps, state.step);
+        let resumption = options.apply(
+            &run,
+            (&mut config.steps, "steps"),
+            (&mut config.backend, &mut config.device_index),
+            &mut state,
+            done,
+        )?;
+        config.validate()?;
+        if resumption == Resumption::Extend {
+            if done == old_steps && done % config.eval_interval != 0 {
+                return Err(TrainError::Run {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "its {done} steps end in a round shorter than --eval-interval {}, so it \
+                         cannot be extended exactly; train a new run with --steps",
+                        config.eval_interval
+                    ),
+                });
+            }
+            state.schedule.stretch_to(config.steps);
         }
         let device = open_device(config.backend, config.device_index)?;
         let text = Text::read(&config.text)?;
@@ -158,9 +177,9 @@ impl Session {
             tokenizer.vocab_size(),
             &device.device.clone().autodiff(),
         )?;
-        let model = load_module(structure, &run.checkpoint_model(state.point()))?;
+        let model = run.load_weights(structure, &run.checkpoint_model(state.point()))?;
         let optimizer = load_optimizer(&run, super::optimizer(&config, &model), state.point())?;
-        Self::assemble(
+        let session = Self::assemble(
             config,
             run,
             device,
@@ -170,7 +189,12 @@ impl Session {
             optimizer,
             state,
             finetune.as_ref(),
-        )
+        )?;
+        if *options != ResumeOptions::default() {
+            let Prepared { run, config, .. } = &session.prepared;
+            run.write_json(&run.config(), config)?;
+        }
+        Ok(session)
     }
 
     /// What start and resume share: which parameters train.
@@ -192,14 +216,7 @@ impl Session {
             Some(finetune) => finetune.trainable_params(&model)?,
             None => param_ids(&model).into_iter().collect(),
         };
-        let all = parameters(&model);
-        let counts = (
-            all.iter()
-                .filter(|p| trainable.contains(&p.id))
-                .map(|p| p.numel)
-                .sum(),
-            all.iter().map(|p| p.numel).sum(),
-        );
+        let counts = trainable_counts(&model, &trainable)?;
         Ok(Self {
             prepared: Prepared {
                 config,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use ffn_data::TokenizerKind;
-use ffn_model::{DenseLayers, save_module};
+use ffn_model::DenseLayers;
 use serde::{Deserialize, Serialize};
 
 use super::objective::LanguageModeling;
@@ -65,7 +65,7 @@ pub(super) fn finish(
     } = prepared;
     let state = &finished.state;
     let model = finished.model.valid().merge_lora();
-    save_module(&model, &run.model())?;
+    run.save_weights(&model, &run.model())?;
     let mut objective = LanguageModeling::new(config, split, None, &device.device)?;
     objective.eval_batches = config.final_eval_batches;
     let summary = LmSummary {

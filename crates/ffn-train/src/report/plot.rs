@@ -2,6 +2,7 @@
 //! metric, learning rate) and confusion matrices. Every data series is one `<polyline>` of stroke
 //! width 2 with one point per epoch (axes and ticks are 1 px wide; legends use filled squares).
 
+use ffn_data::shorten;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -148,7 +149,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &Panel) -> Result<()
     let pad = ((y_max - y_min) * 0.08).max(y_max.abs().max(1e-6) * 0.05);
     let x_range = if x_max <= 1.0 { 0.5..1.5 } else { 1.0..x_max };
     let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 18))
+        .caption(shorten(&panel.title), ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -216,7 +217,7 @@ pub fn confusion_svg(
                 plotters::style::text_anchor::VPos::Center,
             ))
         };
-        root.draw_text(title, &text(20), (12, 12))
+        root.draw_text(&shorten(title), &text(20), (12, 12))
             .map_err(plot_error)?;
         let grid = |i: usize| (i as u32 * cell) as i32;
         let (left, top) = (left as i32, top as i32);
@@ -227,7 +228,7 @@ pub fn confusion_svg(
         let half = cell as i32 / 2;
         for (i, row) in matrix.iter().enumerate() {
             let total = row.iter().sum::<usize>().max(1) as f64;
-            let label = labels.get(i).map_or(i.to_string(), Clone::clone);
+            let label = labels.get(i).map_or(i.to_string(), |l| shorten(l));
             root.draw_text(&label, &text(14), (12, top + grid(i) + half - 7))
                 .map_err(plot_error)?;
             root.draw_text(&label, &centered(14), (left + grid(i) + half, top - 14))

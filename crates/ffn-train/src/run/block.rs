@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use ffn_data::CsvTable;
-use ffn_model::{
-    HfLayout, SafeTensors, TransformerFfn, TransformerFfnConfig, import_hf_ffn, load_module,
-    save_module,
-};
+use ffn_model::{HfLayout, SafeTensors, TransformerFfn, TransformerFfnConfig, import_hf_ffn};
 use serde::{Deserialize, Serialize};
 
 use crate::{RunDir, TrainError};
@@ -66,7 +63,7 @@ impl ImportedBlock {
             config: imported.config,
         };
         run.create()?;
-        save_module(&imported.block, &run.model())?;
+        run.save_weights(&imported.block, &run.model())?;
         run.write_json(&run.block(), &info)?;
         Ok(Self { run, info })
     }
@@ -81,7 +78,7 @@ impl ImportedBlock {
     /// The block with its weights on `device`.
     pub fn block(&self, device: &Device) -> Result<TransformerFfn, TrainError> {
         let block = self.info.config.init(device)?;
-        Ok(load_module(block, &self.run.model())?)
+        self.run.load_weights(block, &self.run.model())
     }
 
     /// Runs the block over every row of `input` (a CSV with a header and `d_model` numeric

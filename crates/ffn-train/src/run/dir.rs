@@ -21,10 +21,17 @@
 //!                                   was interrupted in the middle of the next one)
 //! RUN/checkpoint/optimizer-EPOCH.bpk optimiser state at that point
 //! RUN/checkpoint/best-model.bpk     weights of the best epoch so far (early stopping)
+//! RUN/dataset.json         the training CSV: absolute path, size, rows, SHA-256
+//! RUN/manifest.json        SHA-256 of every weight and optimiser file, checked when one is read
+//! RUN/.ffn-lock            held (advisory lock) by the one process writing the run; its PID
 //! ```
 
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
+use ffn_data::{Preprocessor, Split};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -64,26 +71,93 @@ macro_rules! run_files {
         /// a temporary file of an atomic write).
         fn is_run_entry(name: &str) -> bool {
             let top = [$($file.split('/').next().unwrap_or($file),)*];
-            top.contains(&name) || (name.starts_with(".ffn-") && name.ends_with(".tmp"))
+            top.contains(&name) || name == LOCK || is_temporary(name)
         }
     };
 }
 
-/// Paths inside one run directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The lock file of the process writing a run.
+pub(crate) const LOCK: &str = ".ffn-lock";
+
+/// Whether `name` is a temporary file of an atomic write ([`ffn_model::write_atomically`]).
+fn is_temporary(name: &str) -> bool {
+    name.starts_with(".ffn-") && name.ends_with(".tmp")
+}
+
+/// Paths inside one run directory, and the writer's lock once [`RunDir::lock`] or
+/// [`RunDir::create`] took it (held until the last clone is dropped).
+#[derive(Debug, Clone)]
 pub struct RunDir {
     root: PathBuf,
+    writer: Arc<OnceLock<File>>,
 }
+
+impl PartialEq for RunDir {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root
+    }
+}
+
+impl Eq for RunDir {}
 
 impl RunDir {
     /// The run directory at `root` (not created).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            writer: Arc::default(),
+        }
+    }
+
+    /// Makes this process the run's one writer: takes the advisory lock `.ffn-lock` (which
+    /// then holds this process's ID) and removes temporary files an earlier writer left. A
+    /// second writer gets an error naming the process that holds the lock; readers never lock.
+    pub fn lock(&self) -> Result<(), TrainError> {
+        if self.writer.get().is_some() {
+            return Ok(());
+        }
+        let path = self.root.join(LOCK);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| self.error(&self.root, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => "another process".to_string(),
+                    pid => format!("process {pid}"),
+                };
+                return Err(TrainError::Run {
+                    path: self.root.clone(),
+                    reason: format!("is in use by {holder}; wait for it or choose another --out"),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(self.error(&path, e)),
+        }
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(|e| self.error(&path, e))?;
+        for dir in [self.root.clone(), self.checkpoint_dir()] {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if is_temporary(&entry.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let _ = self.writer.set(file);
+        Ok(())
     }
 
     /// Fails unless the directory is absent or empty: a new run never writes over what is there.
     pub fn ensure_vacant(&self) -> Result<(), TrainError> {
-        let occupied = std::fs::read_dir(&self.root).is_ok_and(|mut e| e.next().is_some());
+        let occupied = std::fs::read_dir(&self.root)
+            .is_ok_and(|mut e| e.any(|e| e.is_ok_and(|e| e.file_name() != LOCK)));
         if !occupied {
             return Ok(());
         }
@@ -100,8 +174,13 @@ impl RunDir {
         })
     }
 
-    /// Creates the directory and its `checkpoint/` folder, where [`Self::ensure_vacant`] allows.
+    /// Creates the directory and its `checkpoint/` folder, where [`Self::ensure_vacant`] allows,
+    /// and takes the writer's [`Self::lock`].
     pub fn create(&self) -> Result<(), TrainError> {
+        self.ensure_vacant()?;
+        std::fs::create_dir_all(&self.root).map_err(|e| self.error(&self.root, e))?;
+        self.lock()?;
+        // Another process may have filled the directory between the check and the lock.
         self.ensure_vacant()?;
         std::fs::create_dir_all(self.checkpoint_dir()).map_err(|e| self.error(&self.root, e))
     }
@@ -127,6 +206,7 @@ impl RunDir {
                 });
             }
         }
+        self.lock()?;
         let name = self.root.file_name().unwrap_or_default().to_string_lossy();
         let parked = self.root.with_file_name(format!(".{name}.ffn-replaced"));
         if parked.exists() {
@@ -172,6 +252,10 @@ impl RunDir {
         tokenizer: "tokenizer.json",
         /// `finetune.json`: how a fine-tuned language model was fine-tuned.
         lm_finetune: "finetune.json",
+        /// `dataset.json`: the file a tabular run trained on, with its size, rows and hash.
+        dataset_record: "dataset.json",
+        /// `manifest.json`: the SHA-256 of the run's weight and optimiser files.
+        manifest: "manifest.json",
         /// `checkpoint/`.
         checkpoint_dir: "checkpoint",
         /// `checkpoint/state.json`.
@@ -199,6 +283,33 @@ impl RunDir {
         })?;
         text.push('\n');
         self.write(path, text.as_bytes())
+    }
+
+    /// Reads `split.json`, checked: no row in two parts or twice in one.
+    pub fn read_split(&self) -> Result<Split, TrainError> {
+        let path = self.split();
+        let split: Split = self.read_json(&path)?;
+        match split.repeated_row() {
+            Some(row) => Err(TrainError::Run {
+                path,
+                reason: format!(
+                    "corrupt file: row {row} appears twice, so held-out rows would overlap the \
+                     training rows"
+                ),
+            }),
+            None => Ok(split),
+        }
+    }
+
+    /// Reads `preprocessor.json`, checked (see [`Preprocessor::check`]).
+    pub fn read_preprocessor(&self) -> Result<Preprocessor, TrainError> {
+        let path = self.preprocessor();
+        let preprocessor: Preprocessor = self.read_json(&path)?;
+        preprocessor.check().map_err(|reason| TrainError::Run {
+            path,
+            reason: format!("corrupt file: {reason}"),
+        })?;
+        Ok(preprocessor)
     }
 
     /// Writes bytes to `path`, atomically.
@@ -250,6 +361,7 @@ fn parse_json_file<T: DeserializeOwned>(
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(unreadable(e)))?;
-    serde_json::from_str(&text).map_err(|e| fail(invalid(e)))
+    let file = File::open(path).map_err(|e| fail(unreadable(e)))?;
+    let bytes = ffn_data::InputLimits::from_env().read(path, file, false)?;
+    serde_json::from_slice(&bytes).map_err(|e| fail(invalid(e)))
 }

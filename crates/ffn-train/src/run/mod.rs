@@ -3,14 +3,18 @@
 
 mod artifact;
 mod block;
+mod dataset_record;
 mod describe;
 mod dir;
+mod manifest;
 pub(crate) mod metrics_log;
 mod saved;
 
 pub use artifact::Artifact;
 pub use block::{BlockInfo, ImportedBlock};
+pub use dataset_record::DatasetRecord;
 pub use describe::RunDescription;
 pub(crate) use dir::read_json_file;
 pub use dir::{CheckpointPoint, RunDir};
+pub(crate) use manifest::sha256_hex;
 pub use saved::{SavedRun, SplitChoice};

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use burn::prelude::*;
 use ffn_data::{Dataset, LoadOptions, Preprocessor, Split};
-use ffn_model::load_module;
 
 use crate::tabular::{Prediction, build_network, evaluate, predict};
 use crate::{Metrics, Network, RunDir, Summary, TrainConfig, TrainError};
@@ -61,8 +60,8 @@ impl SavedRun {
         }
         Ok(Self {
             config: run.read_json(&run.config())?,
-            preprocessor: run.read_json(&run.preprocessor())?,
-            split: run.read_json(&run.split())?,
+            preprocessor: run.read_preprocessor()?,
+            split: run.read_split()?,
             summary: if run.summary().exists() {
                 Some(run.read_json(&run.summary())?)
             } else {
@@ -84,7 +83,7 @@ impl SavedRun {
                         .into(),
             });
         }
-        Ok(load_module(model, &path)?)
+        self.run.load_weights(model, &path)
     }
 
     /// Metrics on `split` of the run's dataset, or on every row of `dataset` when given.
@@ -97,6 +96,8 @@ impl SavedRun {
         let options = LoadOptions {
             target: Some(self.preprocessor.target_name.clone()),
             task: Some(self.preprocessor.task),
+            features: Some(self.preprocessor.feature_names.clone()),
+            ..self.config.load_options()
         };
         let (data, rows) = match dataset {
             Some(path) => {
@@ -106,6 +107,7 @@ impl SavedRun {
             }
             None => {
                 let data = Dataset::from_csv(&self.config.dataset, &options)?;
+                self.run.check_dataset(&self.config.dataset, data.len())?;
                 let rows = match split {
                     SplitChoice::Train => self.split.train.clone(),
                     SplitChoice::Valid => self.split.valid.clone(),
@@ -136,7 +138,9 @@ impl SavedRun {
         input: &Path,
         device: &Device,
     ) -> Result<Vec<Prediction>, TrainError> {
-        let features = self.preprocessor.read_inputs(input)?;
+        let features = self
+            .preprocessor
+            .read_inputs(input, self.config.no_header)?;
         predict(&self.model(device)?, &features, &self.preprocessor, device)
     }
 }

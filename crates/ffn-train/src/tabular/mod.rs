@@ -10,14 +10,14 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use burn::prelude::*;
-use ffn_data::{Dataset, LoadOptions, Preprocessor};
+use ffn_data::{Dataset, Preprocessor};
 use ffn_model::MlpConfig;
 
 pub(crate) use evaluate::forward_rows;
 pub use evaluate::{Prediction, evaluate, forward_all, predict, task_loss};
 pub use summary::Summary;
 
-use crate::{Artifact, Network, Progress, TrainConfig, TrainError};
+use crate::{Artifact, Network, Progress, ResumeOptions, TrainConfig, TrainError};
 use session::Session;
 
 /// Trains a new run of `config` into `out` (created; it must not already hold a run). A config
@@ -55,23 +55,22 @@ pub fn finetune(
     Session::start(config, out, Some(source), progress)?.train(progress)
 }
 
-/// Continues the run in `dir` from its last checkpoint; the result equals an uninterrupted run.
+/// Continues the run in `dir` from its last checkpoint, with the changes `options` allow; the
+/// result equals an uninterrupted run. A run whose loop ended before it wrote its results is
+/// finished.
 /// Burn materialises loaded optimiser state on its default device: on a machine without a
 /// wgpu adapter, call [`crate::pin_default_device`] first.
 pub fn resume(
     dir: &Path,
+    options: &ResumeOptions,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<Summary, TrainError> {
-    Session::reopen(dir)?.train(progress)
+    Session::reopen(dir, options)?.train(progress)
 }
 
 /// Loads the dataset a config names.
 pub fn load_dataset(config: &TrainConfig) -> Result<Dataset, TrainError> {
-    let options = LoadOptions {
-        target: config.target.clone(),
-        task: config.task,
-    };
-    Ok(Dataset::from_csv(&config.dataset, &options)?)
+    Ok(Dataset::from_csv(&config.dataset, &config.load_options())?)
 }
 
 /// The network `config.model` describes for the preprocessed data, on `device`, without
@@ -90,6 +89,11 @@ pub fn build_network(
     let d_input = block
         .as_ref()
         .map_or(preprocessor.feature_names.len(), |b| b.d_model());
+    let widths: Vec<usize> = std::iter::once(d_input)
+        .chain(spec.hidden.iter().copied())
+        .chain([preprocessor.n_outputs()])
+        .collect();
+    crate::memory::check_fits(crate::memory::dense_parameters(&widths))?;
     let mlp = MlpConfig::new(d_input, spec.hidden.clone(), preprocessor.n_outputs())
         .with_activation(spec.activation)
         .with_dropout(spec.dropout)

@@ -9,16 +9,17 @@ use burn::module::{Module, ParamId};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use ffn_data::{Dataset, Examples, Preprocessor, Split};
-use ffn_model::load_module;
 
 use super::objective::Tabular;
 use super::{build_network, load_dataset};
-use crate::engine::{CheckpointState, Engine, LoopSettings, LrGroup, load_optimizer};
+use crate::engine::{
+    CheckpointState, Engine, LoopSettings, LrGroup, ResumeOptions, Resumption, load_optimizer,
+};
 use crate::finetune::{adapt_preprocessor, lr_groups, prepare_start};
-use crate::params::{param_ids, parameters, set_trainable};
+use crate::params::{param_ids, set_trainable, trainable_counts};
 use crate::{
-    Artifact, Network, OpenedDevice, Progress, RunDir, Schedule, Summary, TrainConfig, TrainError,
-    open_device,
+    Artifact, DatasetRecord, Network, OpenedDevice, Progress, RunDir, Schedule, Summary,
+    TrainConfig, TrainError, open_device,
 };
 
 /// The data of a run, encoded with its preprocessing.
@@ -61,11 +62,13 @@ impl Session {
         let run = RunDir::new(out);
         run.ensure_vacant()?;
         let device = open_device(config.backend, config.device_index)?;
+        config.dataset = std::path::absolute(&config.dataset).unwrap_or(config.dataset);
         let dataset = load_dataset(&config)?;
+        let record = DatasetRecord::of(&config.dataset, dataset.len())?;
         let split = config
             .split()
             .split(dataset.len(), dataset.class_indices())?;
-        let mut preprocessor = Preprocessor::fit(&dataset, &split.train);
+        let mut preprocessor = Preprocessor::fit(&dataset, &split.train)?;
         if let (Some(source), Some(spec)) = (&source, config.finetune.as_mut()) {
             let notice = match adapt_preprocessor(source, &mut preprocessor, &dataset)? {
                 Some(reason) => {
@@ -115,37 +118,52 @@ impl Session {
         run.write_json(&run.config(), config)?;
         run.write_json(&run.preprocessor(), &data.preprocessor)?;
         run.write_json(&run.split(), &split)?;
+        run.write_json(&run.dataset_record(), &record)?;
         if let Some(fingerprint) = base_fingerprint {
             run.write(&run.base_fingerprint(), fingerprint.as_bytes())?;
         }
         Ok(session)
     }
 
-    /// Reopens the run in `dir` at its last checkpoint.
-    pub fn reopen(dir: &Path) -> Result<Self, TrainError> {
+    /// Reopens the run in `dir` at its last checkpoint, with the changes `options` allow.
+    pub fn reopen(dir: &Path, options: &ResumeOptions) -> Result<Self, TrainError> {
         let run = RunDir::new(dir);
-        let config: TrainConfig = run.read_json(&run.config())?;
+        let mut config: TrainConfig = run.read_json(&run.config())?;
+        run.lock()?;
+        let preprocessor = run.read_preprocessor()?;
+        let split = run.read_split()?;
+        let mut state: CheckpointState = run.read_json(&run.state())?;
+        let done = state.epoch;
+        let resumption = options.apply(
+            &run,
+            (&mut config.epochs, "epochs"),
+            (&mut config.backend, &mut config.device_index),
+            &mut state,
+            done,
+        )?;
         config.validate()?;
-        let preprocessor: Preprocessor = run.read_json(&run.preprocessor())?;
-        let split: Split = run.read_json(&run.split())?;
-        let state: CheckpointState = run.read_json(&run.state())?;
-        if state.stopped_early || state.epoch >= config.epochs {
-            return Err(TrainError::Run {
-                path: dir.to_path_buf(),
-                reason: format!("the run already finished after {} epochs", state.epoch),
-            });
-        }
         let device = open_device(config.backend, config.device_index)?;
         let dataset = load_dataset(&config)?;
+        run.check_dataset(&config.dataset, dataset.len())?;
         let data = encode(&config, &dataset, &split, preprocessor)?;
+        if resumption == Resumption::Extend {
+            state
+                .schedule
+                .stretch_to(total_steps(&config, data.train.len()));
+        }
         let structure = training_network(
             &config,
             &data.preprocessor,
             &device.device.clone().autodiff(),
         )?;
-        let model = load_module(structure, &run.checkpoint_model(state.point()))?;
+        let model = run.load_weights(structure, &run.checkpoint_model(state.point()))?;
         let optimizer = load_optimizer(&run, config.optimizer.init(), state.point())?;
-        Self::assemble(config, run, device, data, model, optimizer, state)
+        let session = Self::assemble(config, run, device, data, model, optimizer, state)?;
+        if *options != ResumeOptions::default() {
+            let Prepared { run, config, .. } = &session.prepared;
+            run.write_json(&run.config(), config)?;
+        }
+        Ok(session)
     }
 
     /// What start and resume share: which parameters train and the learning-rate groups, both
@@ -166,14 +184,7 @@ impl Session {
             ),
             None => (param_ids(&model).into_iter().collect(), Vec::new()),
         };
-        let all = parameters(&model);
-        let counts = (
-            all.iter()
-                .filter(|p| trainable.contains(&p.id))
-                .map(|p| p.numel)
-                .sum(),
-            all.iter().map(|p| p.numel).sum(),
-        );
+        let counts = trainable_counts(&model, &trainable)?;
         Ok(Self {
             prepared: Prepared {
                 config,

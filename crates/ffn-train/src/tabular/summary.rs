@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use ffn_data::{Examples, Task};
-use ffn_model::{DenseLayers, save_module};
+use ffn_model::DenseLayers;
 use serde::{Deserialize, Serialize};
 
 use super::evaluate::{confusion, evaluate};
@@ -80,7 +80,7 @@ pub(super) fn finish(
         save_adapter(run, &snapshot, spec, fingerprint)?;
     }
     let snapshot = snapshot.merge_lora();
-    save_module(&snapshot, &run.model())?;
+    run.save_weights(&snapshot, &run.model())?;
     let evaluate_on = |examples: &Examples| -> Result<Option<Metrics>, TrainError> {
         if examples.is_empty() {
             return Ok(None);

@@ -225,7 +225,7 @@ fn lora_finetune_resumes_exactly() {
     };
     let error = ffn_train::finetune(&config, &resumed, &mut stop).unwrap_err();
     assert!(matches!(error, TrainError::Interrupted { epoch: 3, .. }));
-    ffn_train::resume(&resumed, &mut quiet).unwrap();
+    ffn_train::resume(&resumed, &Default::default(), &mut quiet).unwrap();
     assert_eq!(layers(&straight), layers(&resumed));
     let rebuilt = |run: &Path| dense_values(&load_adapter(&base, run, &Device::flex()).unwrap());
     assert_eq!(rebuilt(&straight), rebuilt(&resumed));

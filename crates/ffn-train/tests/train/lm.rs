@@ -88,7 +88,7 @@ fn interrupted_run_resumes_to_identical_losses_weights_and_samples() {
         matches!(error, TrainError::Interrupted { epoch: 1, .. }),
         "{error}"
     );
-    let again = resume_lm(&resumed, &mut quiet).unwrap();
+    let again = resume_lm(&resumed, &Default::default(), &mut quiet).unwrap();
     assert_eq!(history(&straight), history(&resumed));
     assert_eq!(summary.valid, again.valid);
     let device = Device::flex();
@@ -109,7 +109,9 @@ fn interrupted_run_resumes_to_identical_losses_weights_and_samples() {
             .all(|r| r["sample"].as_str().is_some_and(|s| s.len() >= 12))
     );
     assert_eq!(records.last().unwrap()["step"], 30);
-    let error = resume_lm(&straight, &mut quiet).unwrap_err().to_string();
+    let error = resume_lm(&straight, &Default::default(), &mut quiet)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("already finished after 30 steps"), "{error}");
 }
 

@@ -3,6 +3,7 @@
 mod finetune;
 mod lm;
 mod metrics;
+mod parsers;
 mod reference;
 mod report;
 mod schedule;

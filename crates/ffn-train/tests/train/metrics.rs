@@ -13,8 +13,10 @@ fn classification_metrics_by_hand() {
         (f1 - (1.0 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12,
         "{f1}"
     );
-    // A class never predicted nor present scores 0 and still counts.
-    assert!((macro_f1(&[0, 1], &[0, 1], 3) - 2.0 / 3.0).abs() < 1e-12);
+    // A class of the model absent from the evaluated rows (actual and predicted) is left out,
+    // as scikit-learn's default; one predicted but absent counts with F1 0.
+    assert_eq!(macro_f1(&[0, 1], &[0, 1], 3), 1.0);
+    assert!((macro_f1(&[0, 2], &[0, 1], 3) - 1.0 / 3.0).abs() < 1e-12);
 }
 
 #[test]

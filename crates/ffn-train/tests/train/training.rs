@@ -219,7 +219,7 @@ fn resumed_run_ends_with_the_same_weights() {
         "{error}"
     );
     assert!(!resumed.join("model.bpk").exists());
-    ffn_train::resume(&resumed, &mut quiet).unwrap();
+    ffn_train::resume(&resumed, &Default::default(), &mut quiet).unwrap();
 
     let (a, b) = (history(&straight), history(&resumed));
     for (x, y) in a.iter().zip(&b) {
@@ -232,7 +232,7 @@ fn resumed_run_ends_with_the_same_weights() {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max);
     assert_eq!(max_diff, 0.0, "final weights differ");
-    let error = ffn_train::resume(&resumed, &mut quiet).unwrap_err();
+    let error = ffn_train::resume(&resumed, &Default::default(), &mut quiet).unwrap_err();
     assert!(error.to_string().contains("already finished"), "{error}");
 }
 

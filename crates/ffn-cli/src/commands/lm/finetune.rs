@@ -6,11 +6,11 @@ use super::train::default_out;
 use super::{Start, resume, train_run};
 use crate::args::LmFinetuneArgs;
 use crate::commands::replacing;
-use crate::settings::lm_finetune;
+use crate::settings::{lm_finetune, lm_finetune_resume};
 
 pub fn run(args: LmFinetuneArgs) -> Result<()> {
     let start: Start = match &args.train.resume {
-        Some(dir) => resume(dir),
+        Some(dir) => resume(dir, lm_finetune_resume(&args)?),
         None => {
             let (config, finetune) = lm_finetune(&args)?;
             let out = args

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use ffn_train::{LmSummary, Progress, TrainError};
+use ffn_train::{LmSummary, Progress, ResumeOptions, TrainError};
 use serde_json::json;
 
 use crate::args::LmCommand;
@@ -36,11 +36,11 @@ type Start<'a> = Box<
         + 'a,
 >;
 
-/// Continues the interrupted language-model run in `dir`.
-fn resume(dir: &Path) -> Start<'_> {
+/// Continues the language-model run in `dir` with the changes `options` make.
+fn resume(dir: &Path, options: ResumeOptions) -> Start<'_> {
     Box::new(move |progress| {
         Ok((
-            ffn_train::resume_lm(dir, progress),
+            ffn_train::resume_lm(dir, &options, progress),
             format!("cannot resume {}", dir.display()),
         ))
     })
@@ -61,8 +61,8 @@ fn train_run(start: Start, json: bool) -> Result<()> {
 /// Prints the end of a language-model run: steps, time, parameters, final metrics, where it is.
 fn print_summary(summary: &LmSummary, wall: f64, json: bool) -> Result<()> {
     printer::line(format!(
-        "trained {} steps in {wall:.1}s ({:.0} tokens/s); {} parameters",
-        summary.steps, summary.tokens_per_second, summary.params
+        "trained {} steps in {:.1}s ({:.0} tokens/s); {} parameters",
+        summary.steps, summary.train_seconds, summary.tokens_per_second, summary.params
     ))?;
     if summary.trainable_fraction < 1.0 {
         printer::line(format!(

@@ -7,11 +7,11 @@ use anyhow::Result;
 use super::{Start, resume, train_run};
 use crate::args::LmTrainArgs;
 use crate::commands::replacing;
-use crate::settings::lm_config;
+use crate::settings::{lm_config, lm_resume};
 
 pub fn run(args: LmTrainArgs) -> Result<()> {
     let start: Start = match &args.resume {
-        Some(dir) => resume(dir),
+        Some(dir) => resume(dir, lm_resume(&args.flags)?),
         None => {
             let config = lm_config(args.config.as_deref(), &args.flags)?;
             let out = args

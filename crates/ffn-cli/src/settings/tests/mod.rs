@@ -1,6 +1,7 @@
 //! The merge rules of config file and flags, one test per rule.
 
 mod lm;
+mod resume;
 
 use std::io::Write;
 
@@ -8,7 +9,7 @@ use ffn_data::Task;
 use ffn_train::{Backend, OptimizerKind, ScheduleConfig};
 
 use super::*;
-use crate::args::{LayerList, LayerSizes};
+use crate::args::{LayerSizes, NameList};
 
 /// Flags, and the change they should make to the file's settings.
 pub(super) type Case<F, T> = (F, Box<dyn Fn(&mut T)>);
@@ -70,7 +71,7 @@ fn each_finetune_flag_overrides_only_its_field() {
         ),
         (
             FinetuneFlags {
-                freeze: Some(LayerList(vec!["body".into()])),
+                freeze: Some(NameList(vec!["body".into()])),
                 ..Default::default()
             },
             Box::new(|s| s.freeze = vec!["body".into()]),
@@ -105,7 +106,7 @@ fn each_finetune_flag_overrides_only_its_field() {
         ),
         (
             FinetuneFlags {
-                lora_targets: Some(LayerList(vec!["0".into()])),
+                lora_targets: Some(NameList(vec!["0".into()])),
                 ..Default::default()
             },
             Box::new(|s| s.lora.as_mut().unwrap().targets = vec!["0".into()]),
@@ -141,7 +142,7 @@ fn lora_rank_without_a_lora_section_creates_one_with_alpha_twice_the_rank() {
     let mut spec = FinetuneSpec::default();
     let flags = FinetuneFlags {
         lora_rank: Some(8),
-        lora_targets: Some(LayerList(vec!["output".into()])),
+        lora_targets: Some(NameList(vec!["output".into()])),
         ..Default::default()
     };
     apply_finetune_flags(&mut spec, &flags).unwrap();
@@ -165,7 +166,7 @@ fn lora_flags_without_lora_are_refused() {
             ..Default::default()
         },
         FinetuneFlags {
-            lora_targets: Some(LayerList(vec!["0".into()])),
+            lora_targets: Some(NameList(vec!["0".into()])),
             ..Default::default()
         },
     ] {

@@ -1,0 +1,78 @@
+//! What `--resume` may change in a saved run, and how a run whose loop is over is told apart
+//! from one that still has to write its results.
+
+use std::path::Path;
+
+use super::checkpoint::CheckpointState;
+use crate::{Backend, RunDir, TrainError};
+
+/// Changes a resumed run may make; every other setting stays as the run saved it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResumeOptions {
+    /// A new length (epochs of a tabular run, steps of a language model): more than the run
+    /// has trained extends it, also once it finished (Keras' `initial_epoch`).
+    pub length: Option<usize>,
+    /// Compute on this backend from here on.
+    pub backend: Option<Backend>,
+    /// Compute on this adapter from here on.
+    pub device_index: Option<usize>,
+}
+
+/// What resuming a saved run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resumption {
+    /// Train the remaining rounds (none when only the results are missing), as saved.
+    Continue,
+    /// Train on to a new length: the schedule is stretched to it from the current step on.
+    Extend,
+}
+
+impl ResumeOptions {
+    /// Applies the options to a saved config's `length`, `backend` and `device_index`, given the
+    /// rounds already trained (`done`, in the config's unit `unit`), and says what resuming does.
+    /// A finished run (its `model.bpk` and `summary.json` written) without a longer `length` is
+    /// an error; one whose loop ended before its results were written is finished.
+    pub(crate) fn apply(
+        &self,
+        run: &RunDir,
+        (length, unit): (&mut usize, &str),
+        (backend, device_index): (&mut Backend, &mut Option<usize>),
+        state: &mut CheckpointState,
+        done: usize,
+    ) -> Result<Resumption, TrainError> {
+        if let Some(new) = self.backend {
+            *backend = new;
+        }
+        if self.device_index.is_some() {
+            *device_index = self.device_index;
+        }
+        let fail = |reason: String| TrainError::Run {
+            path: run.root().to_path_buf(),
+            reason,
+        };
+        match self.length {
+            Some(new) if new < done => Err(fail(format!(
+                "--{unit} {new} is fewer than the {done} {unit} already trained"
+            ))),
+            Some(new) if new > done => {
+                *length = new;
+                state.stopped_early = false;
+                Ok(Resumption::Extend)
+            }
+            _ if (done >= *length || state.stopped_early) && is_finished(run.root()) => {
+                Err(fail(format!(
+                    "the run already finished after {done} {unit}; extend it with --resume {} \
+                     --{unit} N (N > {done})",
+                    run.root().display()
+                )))
+            }
+            _ => Ok(Resumption::Continue),
+        }
+    }
+}
+
+/// Whether the run in `dir` wrote its final results.
+fn is_finished(dir: &Path) -> bool {
+    let run = RunDir::new(dir);
+    run.summary().exists() && (run.model().exists() || run.adapter().exists())
+}
