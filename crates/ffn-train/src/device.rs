@@ -69,14 +69,15 @@ pub fn open_device(backend: Backend, adapter: Option<usize>) -> Result<OpenedDev
                 return Err(TrainError::NotBuilt("wgpu"));
             }
             let kind = adapter.map_or(DeviceKind::DefaultDevice, DeviceKind::DiscreteGpu);
-            let device = wgpu_device(kind.clone()).map_err(|reason| TrainError::NoGpu {
-                requested: format!("wgpu ({kind:?})"),
-                reason,
-            })?;
+            let (device, adapter) =
+                wgpu_device(kind.clone()).map_err(|reason| TrainError::NoGpu {
+                    requested: format!("wgpu ({kind:?})"),
+                    reason,
+                })?;
             Ok(OpenedDevice {
                 device,
                 backend,
-                description: format!("wgpu ({kind:?})"),
+                description: format!("wgpu ({kind:?}{adapter})"),
             })
         }
         Backend::Auto => {
@@ -84,10 +85,10 @@ pub fn open_device(backend: Backend, adapter: Option<usize>) -> Result<OpenedDev
                 .into_iter()
                 .find_map(|kind| wgpu_device(kind.clone()).ok().map(|d| (kind, d)));
             Ok(match gpu {
-                Some((kind, device)) => OpenedDevice {
+                Some((kind, (device, adapter))) => OpenedDevice {
                     device,
                     backend: Backend::Wgpu,
-                    description: format!("auto: wgpu on a GPU ({kind:?})"),
+                    description: format!("auto: wgpu on a GPU ({kind:?}{adapter})"),
                 },
                 None => OpenedDevice {
                     device: Device::flex(),
@@ -111,18 +112,24 @@ fn ndarray_device() -> Result<Device, TrainError> {
 
 /// Without the `wgpu` feature there is no adapter to open.
 #[cfg(not(feature = "wgpu"))]
-fn wgpu_device(_kind: DeviceKind) -> Result<Device, String> {
+fn wgpu_device(_kind: DeviceKind) -> Result<(Device, String), String> {
     Err("this build has no wgpu backend".into())
 }
 
-/// Initialises wgpu for `kind` once per process (wgpu refuses a second initialisation of the same
-/// selector) and hands out the same device, or the same failure, afterwards.
+/// How long an adapter may take to answer before opening it is an error, not a hang.
 #[cfg(feature = "wgpu")]
-fn wgpu_device(kind: DeviceKind) -> Result<Device, String> {
+const ADAPTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Initialises wgpu for `kind` once per process (wgpu refuses a second initialisation of the same
+/// selector) and hands out the same device, or the same failure, afterwards, with the adapter
+/// as the description shows it (`", NAME"`, and whether it is a software adapter on the CPU).
+/// An adapter that does not answer within [`ADAPTER_TIMEOUT`] is a failure.
+#[cfg(feature = "wgpu")]
+fn wgpu_device(kind: DeviceKind) -> Result<(Device, String), String> {
     use std::sync::{Mutex, OnceLock};
 
-    use burn::tensor::wgpu::WgpuInitError;
-    type Opened = Vec<(String, Result<Device, String>)>;
+    use burn::tensor::wgpu::{WgpuInitError, wgpu};
+    type Opened = Vec<(String, Result<(Device, String), String>)>;
     static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
     let key = format!("{kind:?}");
     let mut opened = OPENED
@@ -132,12 +139,30 @@ fn wgpu_device(kind: DeviceKind) -> Result<Device, String> {
     if let Some((_, result)) = opened.iter().find(|(k, _)| *k == key) {
         return result.clone();
     }
-    let result = match Device::wgpu_options().device_kind(kind.clone()).init() {
-        Ok(device) => Ok(device),
+    let (answer, answered) = std::sync::mpsc::channel();
+    let asked = kind.clone();
+    std::thread::spawn(move || {
+        let _ = answer.send(Device::wgpu_options().device_kind(asked).init_with_setup());
+    });
+    let result = match answered.recv_timeout(ADAPTER_TIMEOUT) {
+        Ok(Ok((device, setup))) => {
+            let info = setup.adapter.get_info();
+            let software = match info.device_type {
+                wgpu::DeviceType::Cpu => {
+                    ", a software adapter on the CPU: for correctness, not speed"
+                }
+                _ => "",
+            };
+            Ok((device, format!(", {}{software}", info.name)))
+        }
         // Something already created this device's runtime lazily (a tensor on
         // `Device::wgpu(kind)`): that runtime serves the lazy handle.
-        Err(WgpuInitError::Registration { .. }) => Ok(Device::wgpu(kind)),
-        Err(error) => Err(error.to_string()),
+        Ok(Err(WgpuInitError::Registration { .. })) => Ok((Device::wgpu(kind), String::new())),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!(
+            "the adapter did not answer within {} s",
+            ADAPTER_TIMEOUT.as_secs()
+        )),
     };
     opened.push((key, result.clone()));
     result

@@ -56,7 +56,7 @@ impl RunDescription {
             "dataset",
             format!(
                 "{} (target '{}', {})",
-                config.dataset.display(),
+                shown_path(&config.dataset).display(),
                 pre.target_name,
                 pre.task
             ),
@@ -310,4 +310,12 @@ impl Summary {
 /// One-line JSON of a config value, as it appears in `config.json`.
 fn compact_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+/// `path` relative to the working directory when it lies under it (paths are stored absolute).
+fn shown_path(path: &std::path::Path) -> &std::path::Path {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .unwrap_or(path)
 }
