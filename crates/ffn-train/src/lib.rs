@@ -39,8 +39,9 @@ pub use finetune::{
     AdapterInfo, FinetuneSpec, LoraSpec, load_adapter, save_adapter, select_layers,
 };
 pub use lm::{
-    LmConfig, LmFinetune, LmModelSpec, LmRun, LmSummary, LoraTargets, Sampling, choose,
-    finetune_lm, generate, resume_lm, train_lm,
+    LmConfig, LmFinetune, LmModelSpec, LmRun, LmSummary, LoraTargets, Sampling, SweepConfig,
+    SweepSummary, VariantResult, choose, equal_parameter_d_ff, finetune_lm, generate, resume_lm,
+    sweep_lm, train_lm, variant_config,
 };
 pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,

@@ -21,6 +21,38 @@ pub enum LmCommand {
     Eval(LmEvalArgs),
     /// Fine-tune a language model on another text: LoRA on FFN and/or attention, or freezing.
     Finetune(Box<LmFinetuneArgs>),
+    /// Compare FFN variants: the same recipe per variant (gated ones at 2/3 of --d-ff, so every
+    /// block has the same parameters) and seed, every run kept, a table and a plot.
+    Sweep(Box<LmSweepArgs>),
+}
+
+/// `ffn lm sweep`.
+#[derive(Args)]
+pub struct LmSweepArgs {
+    /// The FFN variants to compare.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = one_of::<FfnKind>(),
+        ignore_case = true,
+        default_value = "relu,gelu,swiglu,geglu,reglu"
+    )]
+    pub variants: Vec<FfnKind>,
+    /// The seeds every variant trains with.
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    pub seeds: Vec<u64>,
+    /// JSON config file of the recipe (a run's config.json works); the flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The recipe (--d-ff is the dense variants' width; --ffn and --seed belong to the sweep).
+    #[command(flatten)]
+    pub flags: LmFlags,
+    /// The sweep directory: one run per variant and seed, sweep.json and curves.svg. Running
+    /// again continues an interrupted sweep.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub output: JsonFlag,
 }
 
 /// `ffn lm train`.

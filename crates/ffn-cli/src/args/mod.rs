@@ -14,7 +14,9 @@ use strum::VariantNames;
 
 mod lm;
 
-pub use lm::{LmCommand, LmEvalArgs, LmFinetuneArgs, LmFlags, LmGenerateArgs, LmTrainArgs};
+pub use lm::{
+    LmCommand, LmEvalArgs, LmFinetuneArgs, LmFlags, LmGenerateArgs, LmSweepArgs, LmTrainArgs,
+};
 
 /// The `ffn` command line.
 #[derive(Parser)]
@@ -72,6 +74,7 @@ impl Command {
             Command::Lm(LmCommand::Finetune(args)) => args.train.output.json,
             Command::Lm(LmCommand::Generate(args)) => args.output.json,
             Command::Lm(LmCommand::Eval(args)) => args.output.json,
+            Command::Lm(LmCommand::Sweep(args)) => args.output.json,
         }
     }
 }

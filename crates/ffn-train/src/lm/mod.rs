@@ -10,6 +10,7 @@ mod objective;
 mod run;
 mod session;
 mod summary;
+mod sweep;
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -23,6 +24,9 @@ pub use finetune::{LmFinetune, LoraTargets};
 pub use generate::{Sampling, choose, generate};
 pub use run::LmRun;
 pub use summary::LmSummary;
+pub use sweep::{
+    SweepConfig, SweepSummary, VariantResult, equal_parameter_d_ff, sweep_lm, variant_config,
+};
 
 pub(crate) use objective::token_loss;
 

@@ -16,7 +16,7 @@ use ffn_train::{
 use crate::{datasets, one_at_a_time, quiet};
 
 /// The first `chars` characters of a shipped text, in `dir`.
-fn excerpt(dir: &Path, name: &str, chars: usize) -> PathBuf {
+pub(crate) fn excerpt(dir: &Path, name: &str, chars: usize) -> PathBuf {
     let text = std::fs::read_to_string(datasets().join(name)).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text.chars().take(chars).collect::<String>()).unwrap();
@@ -24,7 +24,7 @@ fn excerpt(dir: &Path, name: &str, chars: usize) -> PathBuf {
 }
 
 /// A small model and a short run: 3 rounds of 10 steps.
-fn tiny(text: PathBuf) -> LmConfig {
+pub(crate) fn tiny(text: PathBuf) -> LmConfig {
     let mut config = LmConfig {
         text,
         batch: 4,

@@ -7,6 +7,7 @@ mod parsers;
 mod reference;
 mod report;
 mod schedule;
+mod sweep;
 mod training;
 
 use std::ops::ControlFlow;

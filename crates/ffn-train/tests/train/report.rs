@@ -21,7 +21,7 @@ fn train_iris(dir: &Path, name: &str, epochs: usize, valid_fraction: f64) -> Sum
 
 /// The `points` of every data series (2-px `<polyline>`) in an SVG document, which must parse
 /// as XML.
-fn polylines(svg: &str) -> Vec<Vec<(f64, f64)>> {
+pub(crate) fn polylines(svg: &str) -> Vec<Vec<(f64, f64)>> {
     let doc = roxmltree::Document::parse(svg).expect("SVG parses as XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
     doc.descendants()

@@ -3,6 +3,7 @@
 mod eval;
 mod finetune;
 mod generate;
+mod sweep;
 mod train;
 
 use std::ops::ControlFlow;
@@ -25,6 +26,7 @@ pub fn run(command: LmCommand) -> Result<()> {
         LmCommand::Generate(args) => generate::run(args),
         LmCommand::Eval(args) => eval::run(args),
         LmCommand::Finetune(args) => finetune::run(*args),
+        LmCommand::Sweep(args) => sweep::run(*args),
     }
 }
 

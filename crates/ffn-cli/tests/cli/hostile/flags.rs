@@ -373,6 +373,20 @@ pub fn cases() -> Vec<Case> {
             expect: Fails("o.safetensors"),
         },
         Case {
+            name: "a sweep given --ffn",
+            setup: nothing,
+            args: &["lm", "sweep", "--ffn", "gelu", "--out", "s"],
+            env: &[],
+            expect: Fails("--ffn and --seed belong to the sweep: use --variants and --seeds"),
+        },
+        Case {
+            name: "a sweep of an unknown variant",
+            setup: nothing,
+            args: &["lm", "sweep", "--variants", "gelu,swish", "--out", "s"],
+            env: &[],
+            expect: Fails("invalid value 'swish' for '--variants <VARIANTS>'"),
+        },
+        Case {
             name: "a report of a missing run",
             setup: nothing,
             args: &["report", "--run", "nowhere"],
