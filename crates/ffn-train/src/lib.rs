@@ -40,8 +40,8 @@ pub use finetune::{
 };
 pub use lm::{
     LmConfig, LmFinetune, LmModelSpec, LmRun, LmSummary, LoraTargets, Sampling, SweepConfig,
-    SweepSummary, VariantResult, choose, equal_parameter_d_ff, finetune_lm, generate, resume_lm,
-    sweep_lm, train_lm, variant_config,
+    SweepSummary, VariantResult, choose, equal_parameter_d_ff, finetune_lm, generate, mean_sd,
+    resume_lm, sweep_lm, train_lm, variant_config,
 };
 pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,

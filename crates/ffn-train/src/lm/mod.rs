@@ -25,7 +25,8 @@ pub use generate::{Sampling, choose, generate};
 pub use run::LmRun;
 pub use summary::LmSummary;
 pub use sweep::{
-    SweepConfig, SweepSummary, VariantResult, equal_parameter_d_ff, sweep_lm, variant_config,
+    SweepConfig, SweepSummary, VariantResult, equal_parameter_d_ff, mean_sd, sweep_lm,
+    variant_config,
 };
 
 pub(crate) use objective::token_loss;

@@ -170,15 +170,22 @@ fn mean_curve(curves: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn summarise(variant: FfnKind, base: &LmConfig, runs: &[LmSummary]) -> VariantResult {
-    let n = runs.len() as f64;
-    let losses: Vec<f64> = runs.iter().map(|s| s.valid.loss).collect();
-    let mean = losses.iter().sum::<f64>() / n;
-    let std = match runs.len() {
-        1 => 0.0,
-        _ => (losses.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt(),
+/// The mean of `values` and their sample standard deviation (0 for a single value).
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let sd = match values.len() {
+        0 | 1 => 0.0,
+        _ => (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt(),
     };
-    let mean_of = |pick: fn(&LmSummary) -> f64| runs.iter().map(pick).sum::<f64>() / n;
+    (mean, sd)
+}
+
+fn summarise(variant: FfnKind, base: &LmConfig, runs: &[LmSummary]) -> VariantResult {
+    let losses: Vec<f64> = runs.iter().map(|s| s.valid.loss).collect();
+    let (mean, std) = mean_sd(&losses);
+    let mean_of =
+        |pick: fn(&LmSummary) -> f64| mean_sd(&runs.iter().map(pick).collect::<Vec<_>>()).0;
     VariantResult {
         variant,
         d_ff: equal_parameter_d_ff(variant, base.model.d_ff),
