@@ -119,9 +119,11 @@ pub fn sweep_lm(
                     .collect(),
             );
         }
+        let (points, band) = mean_and_range(&curves);
         panel.push(Series {
             name: variant.to_string(),
-            points: mean_curve(&curves),
+            points,
+            band,
         });
         results.push(summarise(variant, &config.base, &summaries));
     }
@@ -133,7 +135,7 @@ pub fn sweep_lm(
     let sweep = RunDir::new(dir);
     sweep.write_json(&dir.join("sweep.json"), &summary)?;
     let panels = [Panel {
-        title: "validation loss (mean over seeds)".into(),
+        title: "validation loss (mean over seeds; shaded: their range)".into(),
         x_desc: "step".into(),
         y_desc: "loss (nats/token)".into(),
         series: panel,
@@ -143,7 +145,8 @@ pub fn sweep_lm(
     Ok(summary)
 }
 
-/// Trains (or continues, or reads back) one run of the sweep.
+/// Trains (or continues, or reads back) one run of the sweep; a run there of another recipe is
+/// an error.
 fn run_once(
     config: &LmConfig,
     dir: &Path,
@@ -152,22 +155,39 @@ fn run_once(
     if !dir.exists() {
         return train_lm(config, dir, progress);
     }
-    if let Some(summary) = LmRun::open(dir)?.summary {
+    let run = LmRun::open(dir)?;
+    if run.config != *config {
+        return Err(TrainError::Run {
+            path: dir.to_path_buf(),
+            reason: "holds a run of another recipe (its config.json differs from this sweep's); \
+                     choose another sweep directory"
+                .into(),
+        });
+    }
+    if let Some(summary) = run.summary {
         return Ok(summary);
     }
     super::resume_lm(dir, &ResumeOptions::default(), progress)
 }
 
-/// The mean of curves sampled at the same steps (the runs of one recipe).
-fn mean_curve(curves: &[Vec<(f64, f64)>]) -> Vec<(f64, f64)> {
+/// The mean of curves sampled at the same steps (the runs of one recipe), and their range
+/// `(step, lowest, highest)` at each step.
+type MeanAndRange = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+
+fn mean_and_range(curves: &[Vec<(f64, f64)>]) -> MeanAndRange {
     let shortest = curves.iter().map(Vec::len).min().unwrap_or(0);
     (0..shortest)
         .map(|i| {
             let step = curves[0][i].0;
-            let mean = curves.iter().map(|c| c[i].1).sum::<f64>() / curves.len() as f64;
-            (step, mean)
+            let values: Vec<f64> = curves.iter().map(|c| c[i].1).collect();
+            let (low, high) = values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            ((step, mean_sd(&values).0), (step, low, high))
         })
-        .collect()
+        .unzip()
 }
 
 /// The mean of `values` and their sample standard deviation (0 for a single value).

@@ -123,6 +123,7 @@ pub fn write_comparison(runs: &[PathBuf], out: &Path) -> Result<PathBuf, TrainEr
             }
         };
         let series = |pick: &dyn Fn(&EpochRecord) -> Option<f64>, suffix: &str| Series {
+            band: Vec::new(),
             name: format!("{name}{suffix}"),
             points: history
                 .iter()

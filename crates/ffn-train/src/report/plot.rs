@@ -33,6 +33,9 @@ pub struct Series {
     pub name: String,
     /// Points in epoch order; non-finite values are left out.
     pub points: Vec<(f64, f64)>,
+    /// A shaded band around the curve, `(x, low, high)` in x order (empty: none), such as the
+    /// range over seeds of a mean curve.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// What the x axis of a run's curves counts.
@@ -80,6 +83,7 @@ pub struct Panel {
 pub fn run_panels(history: &[EpochRecord], axis: Axis) -> Vec<Panel> {
     let (metric, _) = history.first().map_or(("loss", 0.0), |r| r.train.main());
     let curve = |name: &str, pick: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
+        band: Vec::new(),
         name: name.to_string(),
         points: history
             .iter()
@@ -136,9 +140,11 @@ pub fn panels_svg(title: &str, panels: &[Panel], width: u32) -> Result<String, T
 }
 
 fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &Panel) -> Result<(), TrainError> {
-    let points = panel.series.iter().flat_map(|s| s.points.iter());
+    let bands = panel.series.iter().flat_map(|s| s.band.iter());
+    let band_points = bands.flat_map(|&(x, low, high)| [(x, low), (x, high)]);
+    let points = panel.series.iter().flat_map(|s| s.points.iter().copied());
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
-    for &(x, y) in points {
+    for (x, y) in points.chain(band_points).filter(|(_, y)| y.is_finite()) {
         x_max = x_max.max(x);
         y_min = y_min.min(y);
         y_max = y_max.max(y);
@@ -165,6 +171,16 @@ fn draw_panel(area: &DrawingArea<SVGBackend, Shift>, panel: &Panel) -> Result<()
         .map_err(plot_error)?;
     for (index, series) in panel.series.iter().enumerate() {
         let color = PALETTE[index % PALETTE.len()];
+        if !series.band.is_empty() {
+            let below = series.band.iter().map(|&(x, low, _)| (x, low));
+            let above = series.band.iter().rev().map(|&(x, _, high)| (x, high));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    below.chain(above).collect::<Vec<_>>(),
+                    color.mix(0.15).filled(),
+                )))
+                .map_err(plot_error)?;
+        }
         chart
             .draw_series(LineSeries::new(
                 series.points.iter().copied(),

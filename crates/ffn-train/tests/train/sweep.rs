@@ -84,7 +84,19 @@ fn a_sweep_trains_every_variant_and_seed_and_continues() {
         curves.iter().all(|c| c.len() == 2),
         "a point per evaluation"
     );
+    assert_eq!(
+        svg.matches("<polygon").count(),
+        2,
+        "a band over the seeds per variant"
+    );
     // Running it again reads the finished runs back instead of training them again.
     let again = sweep_lm(&config, &out, &mut |_| {}, &mut |_| panic!("trained again")).unwrap();
     assert_eq!(again.results, summary.results);
+    // A sweep of another recipe into the same directory is refused, not mixed in.
+    let mut other = config.clone();
+    other.base.steps = 30;
+    let error = sweep_lm(&other, &out, &mut |_| {}, &mut quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("holds a run of another recipe"), "{error}");
 }
