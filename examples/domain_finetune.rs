@@ -52,18 +52,10 @@ struct Outcome {
 
 fn main() -> anyhow::Result<()> {
     let backend = ffn::example_backend()?;
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-    };
-    let seeds: Vec<u64> = match flag("--seeds") {
-        Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
-        None => vec![0, 1, 2],
-    };
-    let pretrain_steps: usize = flag("--pretrain-steps").map_or(Ok(2000), |s| s.parse())?;
-    let steps: usize = flag("--steps").map_or(Ok(500), |s| s.parse())?;
+    let seeds = ffn::example_seeds(&[0, 1, 2])?;
+    let pretrain_steps: usize =
+        ffn::example_arg("--pretrain-steps").map_or(Ok(2000), |s| s.parse())?;
+    let steps: usize = ffn::example_arg("--steps").map_or(Ok(500), |s| s.parse())?;
     let datasets = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
     let work = tempfile::tempdir()?;
     let held_out = |name: &str| -> anyhow::Result<PathBuf> {

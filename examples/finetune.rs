@@ -35,12 +35,7 @@ struct Tally {
 
 fn main() -> anyhow::Result<()> {
     let backend = ffn::example_backend()?;
-    let args: Vec<String> = std::env::args().collect();
-    let seeds: u64 = args
-        .iter()
-        .position(|a| a == "--seeds")
-        .and_then(|i| args.get(i + 1))
-        .map_or(Ok(3), |s| s.parse())?;
+    let seeds: u64 = ffn::example_arg("--seeds").map_or(Ok(3), |s| s.parse())?;
     let work = tempfile::tempdir()?;
     let scenarios = write_datasets(work.path())?;
     let config = |dataset: &Path, seed: u64| {

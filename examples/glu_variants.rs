@@ -24,27 +24,18 @@ const PAPER: [(FfnKind, f64); 5] = [
 
 fn main() -> anyhow::Result<()> {
     let backend = ffn::example_backend()?;
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-    };
-    let seeds: Vec<u64> = match flag("--seeds") {
-        Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
-        None => vec![0, 1, 2],
-    };
+    let seeds = ffn::example_seeds(&[0, 1, 2])?;
     let mut base = LmConfig {
         text: Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/shakespeare.txt"),
         backend,
         ..LmConfig::default()
     };
-    if let Some(steps) = flag("--steps") {
+    if let Some(steps) = ffn::example_arg("--steps") {
         base.steps = steps.parse()?;
         base.eval_interval = base.eval_interval.min(base.steps);
     }
     let work = tempfile::tempdir()?;
-    let out = flag("--out").map_or(work.path().join("sweep"), Into::into);
+    let out = ffn::example_arg("--out").map_or(work.path().join("sweep"), Into::into);
     let config = SweepConfig {
         base,
         variants: PAPER.iter().map(|(variant, _)| *variant).collect(),

@@ -1,7 +1,7 @@
 //! What `--resume` may change in a saved run, and how a run whose loop is over is told apart
 //! from one that still has to write its results.
 
-use std::path::Path;
+use serde::Serialize;
 
 use super::checkpoint::CheckpointState;
 use crate::{Backend, RunDir, TrainError};
@@ -59,7 +59,7 @@ impl ResumeOptions {
                 state.stopped_early = false;
                 Ok(Resumption::Extend)
             }
-            _ if (done >= *length || state.stopped_early) && is_finished(run.root()) => {
+            _ if (done >= *length || state.stopped_early) && is_finished(run) => {
                 Err(fail(format!(
                     "the run already finished after {done} {unit}; extend it with --resume {} \
                      --{unit} N (N > {done})",
@@ -69,10 +69,22 @@ impl ResumeOptions {
             _ => Ok(Resumption::Continue),
         }
     }
+
+    /// Writes `config`, the saved config with these changes applied, back to the run when
+    /// there were any, so that the run describes how it now trains.
+    pub(crate) fn save_changes<C: Serialize>(
+        &self,
+        run: &RunDir,
+        config: &C,
+    ) -> Result<(), TrainError> {
+        match *self == Self::default() {
+            true => Ok(()),
+            false => run.write_json(&run.config(), config),
+        }
+    }
 }
 
-/// Whether the run in `dir` wrote its final results.
-fn is_finished(dir: &Path) -> bool {
-    let run = RunDir::new(dir);
+/// Whether the run wrote its final results.
+fn is_finished(run: &RunDir) -> bool {
     run.summary().exists() && (run.model().exists() || run.adapter().exists())
 }

@@ -190,10 +190,8 @@ impl Session {
             state,
             finetune.as_ref(),
         )?;
-        if *options != ResumeOptions::default() {
-            let Prepared { run, config, .. } = &session.prepared;
-            run.write_json(&run.config(), config)?;
-        }
+        let Prepared { run, config, .. } = &session.prepared;
+        options.save_changes(run, config)?;
         Ok(session)
     }
 

@@ -331,7 +331,8 @@ impl RunDir {
         )
     }
 
-    fn error(&self, path: &Path, e: std::io::Error) -> TrainError {
+    /// The error of an I/O failure on `path` inside the run.
+    pub(crate) fn error(&self, path: &Path, e: std::io::Error) -> TrainError {
         TrainError::Run {
             path: path.to_path_buf(),
             reason: e.to_string(),

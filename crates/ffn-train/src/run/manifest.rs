@@ -56,7 +56,7 @@ impl RunDir {
     /// before manifests existed (no manifest, no lock file, no dataset record) are read
     /// unchecked; a newer run without its manifest is an error.
     pub(crate) fn read_verified(&self, path: &Path) -> Result<Vec<u8>, TrainError> {
-        let bytes = std::fs::read(path).map_err(|e| self.io_error(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| self.error(path, e))?;
         if !self.manifest().exists() {
             let checked =
                 self.root().join(super::dir::LOCK).exists() || self.dataset_record().exists();
@@ -108,12 +108,5 @@ impl RunDir {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/")
-    }
-
-    fn io_error(&self, path: &Path, e: std::io::Error) -> TrainError {
-        TrainError::Run {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
     }
 }

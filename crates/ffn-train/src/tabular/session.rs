@@ -159,10 +159,8 @@ impl Session {
         let model = run.load_weights(structure, &run.checkpoint_model(state.point()))?;
         let optimizer = load_optimizer(&run, config.optimizer.init(), state.point())?;
         let session = Self::assemble(config, run, device, data, model, optimizer, state)?;
-        if *options != ResumeOptions::default() {
-            let Prepared { run, config, .. } = &session.prepared;
-            run.write_json(&run.config(), config)?;
-        }
+        let Prepared { run, config, .. } = &session.prepared;
+        options.save_changes(run, config)?;
         Ok(session)
     }
 
