@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ffn_data::escape_controls;
@@ -209,4 +210,53 @@ impl ProgressPrinter {
 fn brief(m: &Metrics) -> String {
     let (name, value) = m.main();
     format!("loss {:.4} {name} {value:.4}", m.loss)
+}
+
+/// A bar for work counted in some unit, drawn on a terminal once the work has taken more than
+/// a second (shorter work stays silent).
+pub struct WorkBar {
+    started: Instant,
+    unit: &'static str,
+    bar: Option<ProgressBar>,
+}
+
+impl WorkBar {
+    /// Work counted in `unit` (`"rows"`, `"tokens"`).
+    pub fn new(unit: &'static str) -> Self {
+        Self {
+            started: Instant::now(),
+            unit,
+            bar: None,
+        }
+    }
+
+    /// `done` of `total` units are done.
+    pub fn update(&mut self, done: usize, total: usize) {
+        if self.bar.is_none()
+            && self.started.elapsed() > Duration::from_secs(1)
+            && std::io::stdout().is_terminal()
+        {
+            let bar = ProgressBar::new(total as u64);
+            let template = format!(
+                "{{bar:30}} {{pos}}/{{len}} {} [{{elapsed}}<{{eta}}]",
+                self.unit
+            );
+            bar.set_style(
+                ProgressStyle::with_template(&template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+    }
+
+    /// Clears the bar.
+    pub fn finish(self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::{Tensor, activation};
+use burn::tensor::{Bool, Tensor, activation};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
@@ -102,6 +102,37 @@ impl Activation {
             Activation::Relu6 => "relu6",
             Activation::Elu { .. } => "elu",
             Activation::Selu => "selu",
+        }
+    }
+
+    /// Where units whose outputs are `a` count as active: for the two-sided squashing
+    /// activations (sigmoid, tanh, softsign), where they are not saturated; for every other one,
+    /// where the output is positive (for the ReLU family, GELU and SiLU: where the input is). A
+    /// unit active on no input is dead.
+    pub fn active_mask<const D: usize>(self, a: Tensor<D>) -> Tensor<D, Bool> {
+        match self {
+            Activation::Sigmoid | Activation::Tanh | Activation::Softsign => {
+                self.saturated_mask(a).bool_not()
+            }
+            _ => a.greater_elem(0.0),
+        }
+    }
+
+    /// Where outputs `a` lie in the outer 1 % of a bounded activation's range: at least 0.99 of
+    /// the half-range from its centre (tanh: `|a| >= 0.99`), for ReLU6 at the top only (`a >=
+    /// 5.97`). Unbounded activations never saturate.
+    pub fn saturated_mask<const D: usize>(self, a: Tensor<D>) -> Tensor<D, Bool> {
+        let (low, high) = match self {
+            Activation::Sigmoid => (0.0, 1.0),
+            Activation::Tanh | Activation::Softsign => (-1.0, 1.0),
+            Activation::Relu6 => (0.0, 6.0),
+            _ => return a.zeros_like().bool(),
+        };
+        let (centre, half) = ((low + high) / 2.0, (high - low) / 2.0);
+        let outer = (a.clone() - centre).abs().greater_equal_elem(0.99 * half);
+        match self {
+            Activation::Relu6 => outer.bool_and(a.greater_elem(centre)),
+            _ => outer,
         }
     }
 

@@ -12,8 +12,8 @@ use crate::shape::map_rows;
 use crate::validate::{check_size, dropout};
 use crate::{
     Activation, AttentionConfig, CausalSelfAttention, DenseLayers, FeedForward, FeedForwardConfig,
-    FfnVariant, LayerCache, ModelError, Norm, NormKind, NormPlacement, RopeConfig, TransformerFfn,
-    TransformerFfnConfig, map_dense_at,
+    FfnActivity, FfnVariant, LayerCache, ModelError, Norm, NormKind, NormPlacement, RopeConfig,
+    TransformerFfn, TransformerFfnConfig, map_dense_at,
 };
 
 /// The FFN of every block, as `--ffn` names it.
@@ -219,9 +219,17 @@ impl DecoderBlock {
         &self,
         x: Tensor<3>,
         cache: Option<&mut LayerCache>,
+        probe: Option<&mut Vec<FfnActivity<3>>>,
     ) -> Result<Tensor<3>, ModelError> {
         let attended = x.clone() + self.attn.forward(self.attn_norm.forward(x), cache)?;
-        self.ffn.forward(attended)
+        match probe {
+            Some(probe) => {
+                let (output, activity) = self.ffn.forward_probed(attended)?;
+                probe.push(activity);
+                Ok(output)
+            }
+            None => self.ffn.forward(attended),
+        }
     }
 }
 
@@ -263,7 +271,27 @@ pub struct CausalLm {
 impl CausalLm {
     /// Logits of every position of `tokens` `[batch, seq]`, attending within the sequence.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Result<Tensor<3>, ModelError> {
-        self.run(tokens, None)
+        self.run(tokens, None, None)
+    }
+
+    /// [`Self::forward`] that also returns the FFN activity of every block, `[batch, seq,
+    /// d_ff]` each, for inspection.
+    pub fn forward_probed(
+        &self,
+        tokens: Tensor<2, Int>,
+    ) -> Result<(Tensor<3>, Vec<FfnActivity<3>>), ModelError> {
+        let mut activity = Vec::with_capacity(self.blocks.len());
+        let logits = self.run(tokens, None, Some(&mut activity))?;
+        Ok((logits, activity))
+    }
+
+    /// The unembedding `[d_model, vocab]`: the head's weight, or the token embedding
+    /// transposed when tied.
+    pub fn unembedding(&self) -> Tensor<2> {
+        match &self.head {
+            Some(head) => head.clone().merge_lora().linear.weight.val(),
+            None => self.tokens.weight.val().transpose(),
+        }
     }
 
     /// Logits of the new `tokens` `[batch, seq]`, which follow the positions in `cache`; the
@@ -276,13 +304,14 @@ impl CausalLm {
         if cache.layers.is_empty() {
             cache.layers = vec![LayerCache::default(); self.blocks.len()];
         }
-        self.run(tokens, Some(cache))
+        self.run(tokens, Some(cache), None)
     }
 
     fn run(
         &self,
         tokens: Tensor<2, Int>,
         mut cache: Option<&mut KvCache>,
+        mut probe: Option<&mut Vec<FfnActivity<3>>>,
     ) -> Result<Tensor<3>, ModelError> {
         let [batch, seq] = tokens.dims();
         let start = cache.as_ref().map_or(0, |c| c.len());
@@ -304,7 +333,7 @@ impl CausalLm {
         let mut x = self.dropout.forward(x);
         for (index, block) in self.blocks.iter().enumerate() {
             let layer = cache.as_deref_mut().map(|c| &mut c.layers[index]);
-            x = block.forward(x, layer)?;
+            x = block.forward(x, layer, probe.as_deref_mut())?;
         }
         let x = self.norm.forward(x);
         Ok(match &self.head {

@@ -48,4 +48,6 @@ pub use io::safetensors::{HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, writ
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::{DEFAULT_NORM_EPSILON, HiddenLayer, Mlp, MlpConfig};
 pub use norm::{Norm, NormKind};
-pub use transformer_ffn::{FfnVariant, NormPlacement, TransformerFfn, TransformerFfnConfig};
+pub use transformer_ffn::{
+    FfnActivity, FfnVariant, NormPlacement, TransformerFfn, TransformerFfnConfig,
+};

@@ -114,11 +114,33 @@ impl Mlp {
 
     /// Runs the network on `[.., d_input]`; fails if the last axis is not `d_input`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>, ModelError> {
+        self.run(x, None)
+    }
+
+    /// [`Self::forward`] that also returns each hidden layer's activations `[.., units]`, input
+    /// side first (before dropout), for inspection.
+    pub fn forward_probed<const D: usize>(
+        &self,
+        x: Tensor<D>,
+    ) -> Result<(Tensor<D>, Vec<Tensor<D>>), ModelError> {
+        let mut activations = Vec::with_capacity(self.hidden.len());
+        let output = self.run(x, Some(&mut activations))?;
+        Ok((output, activations))
+    }
+
+    fn run<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        mut probe: Option<&mut Vec<Tensor<D>>>,
+    ) -> Result<Tensor<D>, ModelError> {
         check_last_dim(|| self.describe(), &x, self.d_input())?;
-        let hidden = self
-            .hidden
-            .iter()
-            .fold(x, |h, layer| self.dropout.forward(layer.forward(h)));
+        let hidden = self.hidden.iter().fold(x, |h, layer| {
+            let activation = layer.forward(h);
+            if let Some(probe) = probe.as_deref_mut() {
+                probe.push(activation.clone());
+            }
+            self.dropout.forward(activation)
+        });
         Ok(self.output.forward_unchecked(hidden))
     }
 

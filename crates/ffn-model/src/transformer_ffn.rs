@@ -161,6 +161,18 @@ impl TransformerFfnConfig {
     }
 }
 
+/// What a block's hidden layer computed for one input, `[.., d_ff]` each: neuron `i` is a key
+/// (column `i` of `up`, or of `gate` when gated) and a value (row `i` of `down`'s weight).
+#[derive(Debug, Clone)]
+pub struct FfnActivity<const D: usize> {
+    /// The activation's output, `act(gate(x))` gated or `act(up(x))` standard: a neuron is
+    /// active where [`Activation::is_active`] holds.
+    pub activation: Tensor<D>,
+    /// The coefficient of each neuron's value vector: `act(gate(x)) · up(x)` gated, the
+    /// activation itself standard.
+    pub hidden: Tensor<D>,
+}
+
 /// Position-wise feed-forward block on `[batch, seq, d_model]` or `[batch, d_model]`.
 #[derive(Module, Debug)]
 pub struct TransformerFfn {
@@ -189,6 +201,28 @@ impl TransformerFfn {
     /// Runs the block; `x` is `[batch, seq, d_model]` or `[batch, d_model]`, the output has the
     /// same shape. Fails on another rank or a last axis other than `d_model`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>, ModelError> {
+        self.run(x, None)
+    }
+
+    /// [`Self::forward`] that also returns what the hidden layer computed, for inspection.
+    pub fn forward_probed<const D: usize>(
+        &self,
+        x: Tensor<D>,
+    ) -> Result<(Tensor<D>, FfnActivity<D>), ModelError> {
+        let mut slot = None;
+        let output = self.run(x, Some(&mut slot))?;
+        let activity = slot.ok_or_else(|| ModelError::InvalidConfig {
+            layer: "TransformerFfn",
+            reason: "the probe saw no hidden layer".into(),
+        })?;
+        Ok((output, activity))
+    }
+
+    fn run<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        probe: Option<&mut Option<FfnActivity<D>>>,
+    ) -> Result<Tensor<D>, ModelError> {
         let dims = x.dims();
         if !(2..=3).contains(&D) || dims[D - 1] != self.d_model() {
             return Err(ModelError::InputShape {
@@ -201,17 +235,34 @@ impl TransformerFfn {
             Some(norm) if self.norm_placement == at => norm.forward(t),
             _ => t,
         };
-        let inner = self.inner(normalise(x.clone(), NormPlacement::Pre));
+        let inner = self.inner(normalise(x.clone(), NormPlacement::Pre), probe);
         let summed = if self.residual { x + inner } else { inner };
         Ok(normalise(summed, NormPlacement::Post))
     }
 
-    /// The projections alone: `down(dropout(act(up(x))))` or its gated form.
-    fn inner<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let hidden = match &self.gate {
-            Some(gate) => self.activation.forward(gate.affine(x.clone())) * self.up.affine(x),
-            None => self.activation.forward(self.up.affine(x)),
+    /// The projections alone: `down(dropout(act(up(x))))` or its gated form; `probe`, when
+    /// given, receives the hidden layer's activity.
+    fn inner<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        probe: Option<&mut Option<FfnActivity<D>>>,
+    ) -> Tensor<D> {
+        let (pre, up) = match &self.gate {
+            Some(gate) => (gate.affine(x.clone()), Some(self.up.affine(x))),
+            None => (self.up.affine(x), None),
         };
+        let activation = self.activation.forward(pre);
+        let kept = probe.is_some().then(|| activation.clone());
+        let hidden = match up {
+            Some(up) => activation * up,
+            None => activation,
+        };
+        if let (Some(slot), Some(activation)) = (probe, kept) {
+            *slot = Some(FfnActivity {
+                activation,
+                hidden: hidden.clone(),
+            });
+        }
         self.down.affine(self.dropout.forward(hidden))
     }
 

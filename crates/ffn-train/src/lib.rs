@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod export;
 mod finetune;
+mod inspect;
 mod lm;
 mod loss;
 mod memory;
@@ -38,6 +39,11 @@ pub use export::{ExportInfo, export_run};
 pub use finetune::{
     AdapterInfo, FinetuneSpec, LoraSpec, load_adapter, save_adapter, select_layers,
 };
+pub use inspect::{
+    Attributions, COMPLETENESS_TOLERANCE, FeatureImportance, InspectOptions, Inspection,
+    LayerUnits, LmInspection, MAX_STEPS, Neuron, NeuronContext, PromotedToken, RowAttribution,
+    SATURATED_SHARE, TabularInspection, UnitStats, inspect,
+};
 pub use lm::{
     LmConfig, LmFinetune, LmModelSpec, LmRun, LmSummary, LoraTargets, Sampling, SweepConfig,
     SweepSummary, VariantResult, choose, equal_parameter_d_ff, finetune_lm, generate, mean_sd,
@@ -49,7 +55,7 @@ pub use loss::{
 pub use metrics::{
     METRIC_COLUMNS, MetricColumn, Metrics, accuracy, confusion_matrix, macro_f1, r2,
 };
-pub use network::{NamedLayer, Network};
+pub use network::{HiddenLayerView, NamedLayer, Network};
 pub use optimizer::{AdamParams, OptimizerConfig, OptimizerKind, SgdParams};
 pub use params::{ParameterInfo, fingerprint, parameters};
 pub use report::{

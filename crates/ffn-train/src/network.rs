@@ -3,7 +3,9 @@
 
 use burn::module::ParamId;
 use burn::prelude::*;
-use ffn_model::{DenseLayers, DenseMap, Mlp, ModelError, TransformerFfn, map_dense_at};
+use ffn_model::{
+    Activation, DenseLayers, DenseMap, FeedForward, Mlp, ModelError, TransformerFfn, map_dense_at,
+};
 
 use crate::params::param_ids;
 
@@ -15,6 +17,20 @@ pub struct Network {
     pub block: Option<TransformerFfn>,
     /// The MLP whose `output` layer is the head; absent only in a bare imported block.
     pub mlp: Option<Mlp>,
+}
+
+/// A hidden layer as inspection sees it: its units' activation and the weights into and out
+/// of them (adapters merged).
+#[derive(Debug, Clone)]
+pub struct HiddenLayerView {
+    /// `block.hidden` (the block's `d_ff` units) or `mlp.hidden.N`.
+    pub name: String,
+    /// The units' activation (the gate's in a gated block).
+    pub activation: Activation,
+    /// Weights into the units, `[inputs, units]` (a gated block's gate and up stacked).
+    pub incoming: Tensor<2>,
+    /// Weights out of the units, `[units, outputs]`.
+    pub outgoing: Tensor<2>,
 }
 
 /// A layer that freeze and LoRA specs can name.
@@ -46,6 +62,59 @@ impl Network {
             Some(mlp) => mlp.forward(x),
             None => Ok(x),
         }
+    }
+
+    /// [`Self::forward`] that also returns the activations `[batch, units]` of every hidden
+    /// layer, in the order of [`Self::hidden_layers`].
+    pub fn forward_probed(&self, x: Tensor<2>) -> Result<(Tensor<2>, Vec<Tensor<2>>), ModelError> {
+        let mut activations = Vec::new();
+        let x = match &self.block {
+            Some(block) => {
+                let (output, activity) = block.forward_probed(x)?;
+                activations.push(activity.activation);
+                output
+            }
+            None => x,
+        };
+        let output = match &self.mlp {
+            Some(mlp) => {
+                let (output, hidden) = mlp.forward_probed(x)?;
+                activations.extend(hidden);
+                output
+            }
+            None => x,
+        };
+        Ok((output, activations))
+    }
+
+    /// The hidden layers, input side first: the block's (`block.hidden`), then the MLP's.
+    pub fn hidden_layers(&self) -> Vec<HiddenLayerView> {
+        let weight = |layer: &FeedForward| layer.clone().merge_lora().linear.weight.val();
+        let mut views = Vec::new();
+        if let Some(block) = &self.block {
+            let up = weight(&block.up);
+            views.push(HiddenLayerView {
+                name: format!("{}.hidden", Self::BLOCK),
+                activation: block.activation,
+                incoming: match &block.gate {
+                    Some(gate) => Tensor::cat(vec![weight(gate), up], 0),
+                    None => up,
+                },
+                outgoing: weight(&block.down),
+            });
+        }
+        if let Some(mlp) = &self.mlp {
+            for (i, hidden) in mlp.hidden.iter().enumerate() {
+                let next = mlp.hidden.get(i + 1).map_or(&mlp.output, |h| &h.dense);
+                views.push(HiddenLayerView {
+                    name: format!("{}.{}.{i}", Self::MLP, Mlp::HIDDEN),
+                    activation: hidden.dense.activation,
+                    incoming: weight(&hidden.dense),
+                    outgoing: weight(next),
+                });
+            }
+        }
+        views
     }
 
     /// Width of the input.

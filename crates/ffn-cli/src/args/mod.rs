@@ -12,8 +12,10 @@ use ffn_model::{Activation, HfLayout};
 use ffn_train::{Backend, OptimizerKind, ScheduleConfig, SplitChoice, Workload};
 use strum::VariantNames;
 
+mod inspect;
 mod lm;
 
+pub use inspect::InspectArgs;
 pub use lm::{
     LmCommand, LmEvalArgs, LmFinetuneArgs, LmFlags, LmGenerateArgs, LmSweepArgs, LmTrainArgs,
 };
@@ -48,6 +50,9 @@ pub enum Command {
     Predict(PredictArgs),
     /// Describe a run: architecture, parameters, dataset, final metrics.
     Info(InfoArgs),
+    /// Look inside a trained network: unit statistics and feature attributions (tabular), or
+    /// what each FFN neuron fires on and promotes (language models).
+    Inspect(InspectArgs),
     /// Draw a run's curves and confusion matrix into report.html, or compare several runs.
     Report(ReportArgs),
     /// Time the reference workloads (FFN train step, MLP epoch, FFN forward, GPT train step).
@@ -67,6 +72,7 @@ impl Command {
             Command::Export(args) => args.output.json,
             Command::Eval(args) => args.output.json,
             Command::Info(args) => args.output.json,
+            Command::Inspect(args) => args.output.json,
             Command::Report(args) => args.output.json,
             Command::Bench(args) => args.json,
             Command::Predict(args) => args.json,

@@ -6,6 +6,7 @@ mod export;
 mod finetune;
 mod import;
 mod info;
+mod inspect;
 mod lm;
 mod predict;
 mod report;
@@ -28,6 +29,7 @@ pub fn run(command: Option<Command>) -> Result<()> {
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Predict(args)) => predict::run(args),
         Some(Command::Info(args)) => info::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Lm(command)) => lm::run(command),

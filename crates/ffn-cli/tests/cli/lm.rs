@@ -37,7 +37,7 @@ const SMALL: [&str; 18] = [
 ];
 
 /// A small language model trained once for the tests that use it.
-fn lm_run() -> &'static Path {
+pub(crate) fn lm_run() -> &'static Path {
     static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();

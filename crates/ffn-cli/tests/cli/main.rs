@@ -7,6 +7,7 @@ mod export;
 mod finetune;
 mod help;
 mod hostile;
+mod inspect;
 mod interrupt;
 mod lm;
 mod out_dir;

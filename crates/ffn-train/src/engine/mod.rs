@@ -58,6 +58,8 @@ pub(crate) struct Evaluation {
     pub valid: Option<Metrics>,
     /// Text the model generated, for language models.
     pub sample: Option<String>,
+    /// Language models: the share of dead FFN neurons per block on the validation batches.
+    pub dead_neurons: Option<Vec<f64>>,
 }
 
 /// Parameters stepped at `factor` times the scheduled learning rate (a fine-tuned head).
@@ -175,6 +177,7 @@ impl<O: Objective> Engine<'_, O> {
                 train,
                 valid,
                 sample,
+                dead_neurons,
             } = self.objective.evaluate(&snapshot)?;
             let monitored = valid.as_ref().unwrap_or(&train).loss;
             state.schedule.end_epoch(monitored);
@@ -194,6 +197,7 @@ impl<O: Objective> Engine<'_, O> {
                 seconds: state.round_seconds + started.elapsed().as_secs_f64(),
                 step: state.step,
                 sample,
+                dead_neurons,
             };
             state.round_seconds = 0.0;
             state.train_seconds += record.seconds;

@@ -23,6 +23,9 @@ pub struct EpochRecord {
     /// Language models: text generated after the epoch, for the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<String>,
+    /// Language models: the share of dead FFN neurons per block on the validation batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_neurons: Option<Vec<f64>>,
 }
 
 /// Progress events for a caller that wants to show them. Answering `ControlFlow::Break` stops

@@ -8,6 +8,7 @@ use ffn_model::CausalLm;
 
 use super::{LmConfig, Sampling, generate};
 use crate::engine::Evaluation;
+use crate::inspect::FfnActivityTally;
 use crate::{Metrics, TrainError, cross_entropy};
 
 /// Stream of the evaluation batches (the training rounds use streams 0, 1, ...).
@@ -51,7 +52,13 @@ impl<'a> LanguageModeling<'a> {
 
     /// Loss, perplexity and bits per character of `model` on `eval_batches` seeded batches of
     /// `windows`.
-    pub fn metrics(&self, model: &CausalLm, windows: &Windows) -> Result<Metrics, TrainError> {
+    /// The FFN activity of the evaluated batches goes into `tally` when given.
+    pub fn metrics(
+        &self,
+        model: &CausalLm,
+        windows: &Windows,
+        tally: Option<&mut FfnActivityTally>,
+    ) -> Result<Metrics, TrainError> {
         evaluate_windows(
             model,
             windows,
@@ -59,6 +66,7 @@ impl<'a> LanguageModeling<'a> {
             self.config.seed,
             self.chars_per_token,
             self.device,
+            tally,
         )
     }
 }
@@ -95,7 +103,8 @@ impl LanguageModeling<'_> {
 }
 
 /// Loss, perplexity and bits per character of `model` on `batches` batches of `windows` drawn
-/// from the evaluation stream of `seed` (the same windows every time).
+/// from the evaluation stream of `seed` (the same windows every time); the FFN activity of
+/// those batches goes into `tally` when given.
 pub(crate) fn evaluate_windows(
     model: &CausalLm,
     windows: &Windows,
@@ -103,12 +112,17 @@ pub(crate) fn evaluate_windows(
     seed: u64,
     chars_per_token: f64,
     device: &Device,
+    mut tally: Option<&mut FfnActivityTally>,
 ) -> Result<Metrics, TrainError> {
     let mut rng = SplitMix64::for_stream(seed, EVAL_STREAM);
     let mut sum = 0.0;
     for _ in 0..batches {
         let batch = windows.sample(&mut rng, device);
-        sum += f64::from(token_loss(model, batch)?.into_scalar::<f32>());
+        let logits = match tally.as_deref_mut() {
+            Some(tally) => tally.forward(model, batch.inputs)?.0,
+            None => model.forward(batch.inputs)?,
+        };
+        sum += f64::from(next_token_loss(logits, batch.targets).into_scalar::<f32>());
     }
     Ok(language_metrics(
         sum / batches.max(1) as f64,
@@ -128,14 +142,18 @@ pub(crate) fn language_metrics(loss: f64, chars_per_token: f64) -> Metrics {
 
 /// Mean next-token cross-entropy of `model` on `batch`.
 pub(crate) fn token_loss(model: &CausalLm, batch: TokenBatch) -> Result<Tensor<1>, TrainError> {
-    let logits = model.forward(batch.inputs)?;
+    Ok(next_token_loss(model.forward(batch.inputs)?, batch.targets))
+}
+
+/// Mean cross-entropy of `logits` `[batch, seq, vocab]` against `targets` `[batch, seq]`.
+fn next_token_loss(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [b, t, vocab] = logits.dims();
-    Ok(cross_entropy(
+    cross_entropy(
         logits.reshape([b * t, vocab]),
-        batch.targets.reshape([b * t]),
+        targets.reshape([b * t]),
         None,
         0.0,
-    ))
+    )
 }
 
 impl crate::engine::Objective for LanguageModeling<'_> {
@@ -160,10 +178,12 @@ impl crate::engine::Objective for LanguageModeling<'_> {
     }
 
     fn evaluate(&self, model: &CausalLm) -> Result<Evaluation, TrainError> {
+        let mut tally = FfnActivityTally::default();
         Ok(Evaluation {
-            train: self.metrics(model, &self.train)?,
-            valid: Some(self.metrics(model, &self.valid)?),
+            train: self.metrics(model, &self.train, None)?,
+            valid: Some(self.metrics(model, &self.valid, Some(&mut tally))?),
             sample: self.sample(model)?,
+            dead_neurons: Some(tally.dead_fractions()),
         })
     }
 }

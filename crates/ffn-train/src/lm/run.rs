@@ -107,6 +107,7 @@ impl LmRun {
             self.config.seed,
             split.chars_per_token,
             device,
+            None,
         )?;
         Ok((metrics, encoded.unknown.values().sum()))
     }

@@ -82,8 +82,8 @@ pub(super) fn finish(
         train_seconds: state.train_seconds,
         tokens_per_second: (config.steps * config.batch * config.model.block) as f64
             / state.train_seconds.max(1e-9),
-        train: objective.metrics(&model, &objective.train)?,
-        valid: objective.metrics(&model, &objective.valid)?,
+        train: objective.metrics(&model, &objective.train, None)?,
+        valid: objective.metrics(&model, &objective.valid, None)?,
         eval_batches: config.final_eval_batches,
     };
     run.write_json(&run.summary(), &summary)?;

@@ -4,11 +4,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::inside::inside_sections;
 use super::plot::{Axis, Panel, Series, confusion_svg, panels_svg, run_panels};
 use crate::run::metrics_log;
 use crate::{
-    Artifact, EpochRecord, LmRun, METRIC_COLUMNS, Metrics, RunDescription, RunDir, SavedRun,
-    Summary, TrainError,
+    Artifact, EpochRecord, Inspection, LmRun, METRIC_COLUMNS, Metrics, RunDescription, RunDir,
+    SavedRun, Summary, TrainError,
 };
 
 /// Width in pixels of the curve plots.
@@ -76,7 +77,7 @@ pub fn write_run_report(dir: &Path) -> Result<ReportFiles, TrainError> {
         &history,
         &curves,
         confusion.as_deref(),
-    );
+    )?;
     let html_path = run.report();
     run.write(&html_path, html.as_bytes())?;
     Ok(ReportFiles {
@@ -250,9 +251,14 @@ fn run_html(
     history: &[EpochRecord],
     curves: &str,
     confusion: Option<&str>,
-) -> String {
+) -> Result<String, TrainError> {
     let summary = saved.summary.as_ref();
-    RunPage {
+    let mut sections: Vec<(String, String)> = confusion
+        .map(|svg| ("Confusion matrix (test split)".to_string(), svg.to_string()))
+        .into_iter()
+        .collect();
+    sections.extend(inside(&saved.run)?);
+    Ok(RunPage {
         root: saved.run.root(),
         description,
         unfinished: summary.is_none().then_some(history.len()),
@@ -262,14 +268,26 @@ fn run_html(
             ("test", summary.and_then(|s| s.test.as_ref())),
         ],
         curves,
-        sections: confusion
-            .map(|svg| ("Confusion matrix (test split)".to_string(), svg.to_string()))
-            .into_iter()
-            .collect(),
+        sections,
         config: serde_json::to_value(&saved.config).unwrap_or_default(),
         summary: summary.and_then(|s| serde_json::to_value(s).ok()),
     }
-    .html()
+    .html())
+}
+
+/// The "Inside the network" sections of the inspection saved in `run`, or a line saying how
+/// to add them.
+fn inside(run: &RunDir) -> Result<Vec<(String, String)>, TrainError> {
+    match Inspection::read(run)? {
+        Some(inspection) => inside_sections(&inspection),
+        None => Ok(vec![(
+            "Inside the network".to_string(),
+            format!(
+                "<p>Run <code>ffn inspect --run {}</code> to add what the hidden units do and                  which inputs drive the outputs.</p>",
+                escape(&run.root().display().to_string())
+            ),
+        )]),
+    }
 }
 
 /// Regenerates a language model's curves and writes its `report.html`, with the text it
@@ -302,6 +320,7 @@ fn write_lm_report(lm: &LmRun, description: &RunDescription) -> Result<ReportFil
         sections: (!samples.is_empty())
             .then(|| ("Samples after each evaluation".to_string(), samples))
             .into_iter()
+            .chain(inside(run)?)
             .collect(),
         config: serde_json::to_value(&lm.config).unwrap_or_default(),
         summary: summary.and_then(|s| serde_json::to_value(s).ok()),
@@ -383,7 +402,7 @@ fn distinct_names(runs: &[PathBuf]) -> Vec<String> {
 }
 
 /// Escapes text for HTML content and attributes.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -2,6 +2,7 @@
 //! SVG backend), `report.html` per run, and comparisons of several runs.
 
 mod html;
+mod inside;
 mod plot;
 
 pub use html::{ReportFiles, write_comparison, write_plots, write_run_report};

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use crate::{EpochRecord, Metrics, TrainError};
 
 /// Colours of successive series (Tableau 10).
-const PALETTE: [RGBColor; 10] = [
+pub(super) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -79,7 +79,7 @@ pub struct Panel {
 }
 
 /// The panels of one run: loss and main metric (train and, when present, valid), learning rate,
-/// against `axis`.
+/// and for language models the share of dead FFN neurons per block, against `axis`.
 pub fn run_panels(history: &[EpochRecord], axis: Axis) -> Vec<Panel> {
     let (metric, _) = history.first().map_or(("loss", 0.0), |r| r.train.main());
     let curve = |name: &str, pick: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
@@ -98,7 +98,7 @@ pub fn run_panels(history: &[EpochRecord], axis: Axis) -> Vec<Panel> {
         }
         series
     };
-    vec![
+    let mut panels = vec![
         Panel {
             title: "loss".into(),
             x_desc: axis.label().into(),
@@ -117,7 +117,27 @@ pub fn run_panels(history: &[EpochRecord], axis: Axis) -> Vec<Panel> {
             y_desc: "lr".into(),
             series: vec![curve("lr", &|r| Some(r.lr))],
         },
-    ]
+    ];
+    let blocks = history
+        .iter()
+        .filter_map(|r| r.dead_neurons.as_ref().map(Vec::len))
+        .max()
+        .unwrap_or(0);
+    if blocks > 0 {
+        panels.push(Panel {
+            title: "dead FFN neurons (validation batches)".into(),
+            x_desc: axis.label().into(),
+            y_desc: "share of the block's neurons".into(),
+            series: (0..blocks)
+                .map(|i| {
+                    curve(&format!("block {i}"), &|r| {
+                        r.dead_neurons.as_ref().and_then(|d| d.get(i).copied())
+                    })
+                })
+                .collect(),
+        });
+    }
+    panels
 }
 
 /// Draws `panels` stacked vertically into an SVG document `width` pixels wide.
@@ -274,6 +294,8 @@ pub fn confusion_svg(
     Ok(svg)
 }
 
-fn plot_error<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> TrainError {
+pub(super) fn plot_error<E: std::error::Error + Send + Sync>(
+    error: DrawingAreaErrorKind<E>,
+) -> TrainError {
     TrainError::Report(format!("cannot draw the plot: {error}"))
 }

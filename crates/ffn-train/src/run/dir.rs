@@ -242,6 +242,8 @@ impl RunDir {
         confusion: "confusion.svg",
         /// `report.html`.
         report: "report.html",
+        /// `inspect.json`: what `ffn inspect` found inside the network, for the report.
+        inspection: "inspect.json",
         /// `adapter.bpk`, the parameters a fine-tuning run trained.
         adapter: "adapter.bpk",
         /// `adapter.json`.

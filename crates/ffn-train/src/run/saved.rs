@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use ffn_data::{Dataset, LoadOptions, Preprocessor, Split};
+use ffn_data::{Dataset, Examples, LoadOptions, Preprocessor, Split};
 
 use crate::tabular::{Prediction, build_network, evaluate, predict};
 use crate::{Metrics, Network, RunDir, Summary, TrainConfig, TrainError};
@@ -93,6 +93,23 @@ impl SavedRun {
         split: SplitChoice,
         device: &Device,
     ) -> Result<Metrics, TrainError> {
+        let examples = self.examples(dataset, split)?;
+        evaluate(
+            &self.model(device)?,
+            &examples,
+            &self.preprocessor,
+            &self.config.loss,
+            device,
+        )
+    }
+
+    /// The encoded rows of `split` of the run's dataset, or every row of `dataset` when given
+    /// (which must have the run's feature and target columns); fails on an empty split.
+    pub fn examples(
+        &self,
+        dataset: Option<&Path>,
+        split: SplitChoice,
+    ) -> Result<Examples, TrainError> {
         let options = LoadOptions {
             target: Some(self.preprocessor.target_name.clone()),
             task: Some(self.preprocessor.task),
@@ -122,14 +139,7 @@ impl SavedRun {
                 "the {split} split of this run is empty"
             )));
         }
-        let examples = self.preprocessor.encode(&data, &rows)?;
-        evaluate(
-            &self.model(device)?,
-            &examples,
-            &self.preprocessor,
-            &self.config.loss,
-            device,
-        )
+        Ok(self.preprocessor.encode(&data, &rows)?)
     }
 
     /// Predictions for every row of `input` (a CSV with the trained feature columns).

@@ -1,5 +1,7 @@
 //! Running a trained model over examples: losses, metrics and predictions.
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use ffn_data::{BatchTargets, ExampleTargets, Examples, Preprocessor};
@@ -52,15 +54,27 @@ pub(crate) fn forward_rows(
     width: usize,
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
-    let rows = features.len() / n_features.max(1);
-    let mut out = Vec::with_capacity(rows * width);
-    for start in (0..rows).step_by(EVAL_CHUNK) {
-        let end = (start + EVAL_CHUNK).min(rows);
-        let chunk = features[start * n_features..end * n_features].to_vec();
-        let x = Tensor::<2>::from_data(TensorData::new(chunk, [end - start, n_features]), device);
+    let mut out = Vec::with_capacity(features.len() / n_features.max(1) * width);
+    for (_, x) in row_chunks(features, n_features, device) {
         out.extend(to_f32(forward(x)?)?);
     }
     Ok(out)
+}
+
+/// Row-major `[rows, n_features]` values as tensors of at most [`EVAL_CHUNK`] rows on
+/// `device`, each with the range of rows it holds.
+pub(crate) fn row_chunks<'a>(
+    features: &'a [f32],
+    n_features: usize,
+    device: &'a Device,
+) -> impl Iterator<Item = (Range<usize>, Tensor<2>)> + 'a {
+    let rows = features.len() / n_features.max(1);
+    (0..rows).step_by(EVAL_CHUNK).map(move |start| {
+        let end = (start + EVAL_CHUNK).min(rows);
+        let chunk = features[start * n_features..end * n_features].to_vec();
+        let x = Tensor::<2>::from_data(TensorData::new(chunk, [end - start, n_features]), device);
+        (start..end, x)
+    })
 }
 
 /// Loss and metrics of `model` on `examples` (metrics in the target's units).
@@ -157,7 +171,8 @@ pub fn predict(
         .collect())
 }
 
-fn argmax(row: &[f32]) -> usize {
+/// The index of the largest value (the first of equals).
+pub(crate) fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
@@ -166,7 +181,8 @@ fn argmax(row: &[f32]) -> usize {
         .0
 }
 
-fn to_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
+/// The values of a tensor on the host.
+pub(crate) fn to_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
     t.into_data()
         .try_into_vec_as::<f32>()
         .map_err(|e| TrainError::Device(format!("cannot read tensor data: {e:?}")))

@@ -13,8 +13,8 @@ use burn::prelude::*;
 use ffn_data::{Dataset, Preprocessor};
 use ffn_model::MlpConfig;
 
-pub(crate) use evaluate::forward_rows;
 pub use evaluate::{Prediction, evaluate, forward_all, predict, task_loss};
+pub(crate) use evaluate::{argmax, forward_rows, row_chunks, to_f32};
 pub use summary::Summary;
 
 use crate::{Artifact, Network, Progress, ResumeOptions, TrainConfig, TrainError};

@@ -73,6 +73,7 @@ impl Objective for Tabular<'_> {
             train,
             valid,
             sample: None,
+            dead_neurons: None,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of ffn-train, in one binary so Burn is linked once.
 
 mod finetune;
+mod inspect;
 mod lm;
 mod metrics;
 mod parsers;
