@@ -28,6 +28,7 @@ mod io;
 mod kernels;
 mod lora;
 mod mlp;
+mod moe;
 mod norm;
 mod shape;
 mod transformer_ffn;
@@ -41,12 +42,14 @@ pub use error::ModelError;
 pub use feed_forward::{FeedForward, FeedForwardConfig, pytorch_linear_init};
 pub use io::hf_import::{ImportedFfn, import_hf_ffn};
 pub use io::hf_layout::HfLayout;
+pub use io::hf_moe::{ImportedMoe, MoeLayout, import_hf_moe};
 pub use io::persist::{
     load_module, load_module_bytes, module_bytes, save_module, write_atomically,
 };
 pub use io::safetensors::{HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, write_safetensors};
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::{DEFAULT_NORM_EPSILON, HiddenLayer, Mlp, MlpConfig};
+pub use moe::{MoeFfn, MoeFfnConfig, RouterStats};
 pub use norm::{Norm, NormKind};
 pub use transformer_ffn::{
     FfnActivity, FfnVariant, NormPlacement, TransformerFfn, TransformerFfnConfig,

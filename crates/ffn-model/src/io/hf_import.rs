@@ -213,7 +213,7 @@ fn apply_hf_config(
 }
 
 /// Our activation for a Hugging Face `hidden_act` / `activation_function` name.
-fn hf_activation(name: &str) -> Result<Activation, ModelError> {
+pub(super) fn hf_activation(name: &str) -> Result<Activation, ModelError> {
     Ok(match name {
         "gelu" => Activation::Gelu,
         "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
@@ -261,7 +261,7 @@ fn in_out(
 }
 
 /// The weight as Burn's row-major `[d_in, d_out]` values, after checking its stored shape.
-fn weight_matrix(
+pub(super) fn weight_matrix(
     t: HostTensor,
     stored: Stored,
     key: &str,
@@ -287,7 +287,7 @@ fn weight_matrix(
     Ok(TensorData::new(values, [d_in, d_out]))
 }
 
-fn check_shape(t: &HostTensor, key: &str, expected: &[usize]) -> Result<(), ModelError> {
+pub(super) fn check_shape(t: &HostTensor, key: &str, expected: &[usize]) -> Result<(), ModelError> {
     if t.shape == expected {
         Ok(())
     } else {
@@ -299,7 +299,7 @@ fn check_shape(t: &HostTensor, key: &str, expected: &[usize]) -> Result<(), Mode
     }
 }
 
-fn set_dense(
+pub(super) fn set_dense(
     layer: &mut FeedForward,
     weight: TensorData,
     bias: Option<Param<Tensor<1>>>,

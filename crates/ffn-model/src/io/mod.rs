@@ -3,5 +3,6 @@
 
 pub(crate) mod hf_import;
 pub(crate) mod hf_layout;
+pub(crate) mod hf_moe;
 pub(crate) mod persist;
 pub(crate) mod safetensors;

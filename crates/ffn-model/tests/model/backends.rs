@@ -6,7 +6,8 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use ffn_model::{
-    Activation, FeedForwardConfig, FfnVariant, MlpConfig, NormKind, TransformerFfnConfig,
+    Activation, FeedForwardConfig, FfnVariant, MlpConfig, MoeFfnConfig, NormKind,
+    TransformerFfnConfig,
 };
 
 use crate::{assert_close, flex, ndarray, values, wgpu};
@@ -125,4 +126,15 @@ fn layers_agree_across_backends() {
             [2, 3, 16],
         );
     }
+    compare(
+        "moe",
+        |d| {
+            MoeFfnConfig::new(16, 24, 4, 2)
+                .with_shared_d_ff(Some(8))
+                .init(d)
+                .unwrap()
+        },
+        |m, x| m.forward(x).unwrap().0,
+        [2, 3, 16],
+    );
 }

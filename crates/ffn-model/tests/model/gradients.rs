@@ -4,7 +4,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Gradients};
 use ffn_model::{
-    Activation, FeedForwardConfig, FfnVariant, MlpConfig, NormKind, NormPlacement,
+    Activation, FeedForwardConfig, FfnVariant, MlpConfig, MoeFfnConfig, NormKind, NormPlacement,
     TransformerFfnConfig,
 };
 
@@ -223,4 +223,24 @@ fn activation_gradients_stay_finite_at_extremes() {
         let g = values(x.grad(&grads).unwrap());
         assert!(g.iter().all(|v| v.is_finite()), "{activation}: {g:?}");
     }
+}
+
+/// Every expert chosen (k = E), so that no step of the finite differences can change which
+/// experts compute and every parameter has a gradient; the selection itself is tested against
+/// a dense computation in `moe.rs`.
+#[test]
+fn moe_gradients() {
+    check_gradients(
+        "moe",
+        |d| {
+            MoeFfnConfig::new(8, 12, 3, 3)
+                .with_norm_topk_prob(false)
+                .with_shared_d_ff(Some(6))
+                .with_shared_gate(true)
+                .init(d)
+                .unwrap()
+        },
+        |m, x| m.forward(x).unwrap().0,
+        [2, 3, 8],
+    );
 }

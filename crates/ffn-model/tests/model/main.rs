@@ -7,6 +7,7 @@ mod hand_computed;
 mod hf_import;
 mod lm;
 mod lora;
+mod moe;
 mod persistence;
 mod shapes;
 mod sharded;
