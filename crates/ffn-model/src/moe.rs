@@ -10,6 +10,7 @@ use burn::tensor::IndexingUpdateOp;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 
 use crate::dense_layers::DenseMap;
+use crate::transformer_ffn::Sublayer;
 use crate::validate::check_size;
 use crate::{
     Activation, DenseLayers, FeedForward, FeedForwardConfig, FfnKind, ModelError, Norm, NormKind,
@@ -194,24 +195,29 @@ impl MoeFfn {
         &self,
         x: Tensor<D>,
     ) -> Result<(Tensor<D>, RouterStats), ModelError> {
-        let dims = x.dims();
-        if !(2..=3).contains(&D) || dims[D - 1] != self.d_model() {
-            return Err(ModelError::InputShape {
-                layer: self.describe(),
-                expected: format!("[batch, seq, {d}] or [batch, {d}]", d = self.d_model()),
-                actual: dims.to_vec(),
-            });
-        }
-        let normalise = |t: Tensor<D>, at: NormPlacement| match &self.norm {
-            Some(norm) if self.norm_placement == at => norm.forward(t),
-            _ => t,
+        let sublayer = Sublayer {
+            d_model: self.d_model(),
+            norm: self.norm.as_ref(),
+            placement: self.norm_placement,
+            residual: self.residual,
         };
-        let tokens = dims[..D - 1].iter().product::<usize>();
-        let rows = normalise(x.clone(), NormPlacement::Pre).reshape([tokens, self.d_model()]);
-        let (mixed, stats) = self.mix(rows)?;
-        let mixed = mixed.reshape(dims);
-        let summed = if self.residual { x + mixed } else { mixed };
-        Ok((normalise(summed, NormPlacement::Post), stats))
+        let mut stats = None;
+        let output = sublayer.wrap(
+            x,
+            || self.describe(),
+            |x| {
+                let dims = x.dims();
+                let tokens = dims[..D - 1].iter().product::<usize>();
+                let (mixed, found) = self.mix(x.reshape([tokens, self.d_model()]))?;
+                stats = Some(found);
+                Ok(mixed.reshape(dims))
+            },
+        )?;
+        let stats = stats.ok_or_else(|| ModelError::InvalidConfig {
+            layer: "MoeFfn",
+            reason: "the router did not run".into(),
+        })?;
+        Ok((output, stats))
     }
 
     /// The mixture on `[tokens, d_model]` rows: each token through its top-k experts only,

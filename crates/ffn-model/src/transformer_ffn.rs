@@ -223,21 +223,13 @@ impl TransformerFfn {
         x: Tensor<D>,
         probe: Option<&mut Option<FfnActivity<D>>>,
     ) -> Result<Tensor<D>, ModelError> {
-        let dims = x.dims();
-        if !(2..=3).contains(&D) || dims[D - 1] != self.d_model() {
-            return Err(ModelError::InputShape {
-                layer: self.describe(),
-                expected: format!("[batch, seq, {d}] or [batch, {d}]", d = self.d_model()),
-                actual: dims.to_vec(),
-            });
-        }
-        let normalise = |t: Tensor<D>, at: NormPlacement| match &self.norm {
-            Some(norm) if self.norm_placement == at => norm.forward(t),
-            _ => t,
+        let sublayer = Sublayer {
+            d_model: self.d_model(),
+            norm: self.norm.as_ref(),
+            placement: self.norm_placement,
+            residual: self.residual,
         };
-        let inner = self.inner(normalise(x.clone(), NormPlacement::Pre), probe);
-        let summed = if self.residual { x + inner } else { inner };
-        Ok(normalise(summed, NormPlacement::Post))
+        sublayer.wrap(x, || self.describe(), |x| Ok(self.inner(x, probe)))
     }
 
     /// The projections alone: `down(dropout(act(up(x))))` or its gated form; `probe`, when
@@ -283,6 +275,43 @@ impl TransformerFfn {
             self.d_ff(),
             self.gate.is_some()
         )
+    }
+}
+
+/// How a Transformer sub-layer sits in the residual stream: its width, its norm and where it
+/// applies, and whether the input is added back.
+pub(crate) struct Sublayer<'a> {
+    pub d_model: usize,
+    pub norm: Option<&'a Norm>,
+    pub placement: NormPlacement,
+    pub residual: bool,
+}
+
+impl Sublayer<'_> {
+    /// `inner` on `x` (`[batch, seq, d_model]` or `[batch, d_model]`): `x + inner(norm(x))`
+    /// pre-norm, `norm(x + inner(x))` post-norm, without the sum when there is no residual.
+    /// Fails on another rank or width, naming the layer `describe` gives.
+    pub fn wrap<const D: usize>(
+        &self,
+        x: Tensor<D>,
+        describe: impl FnOnce() -> String,
+        inner: impl FnOnce(Tensor<D>) -> Result<Tensor<D>, ModelError>,
+    ) -> Result<Tensor<D>, ModelError> {
+        let dims = x.dims();
+        if !(2..=3).contains(&D) || dims[D - 1] != self.d_model {
+            return Err(ModelError::InputShape {
+                layer: describe(),
+                expected: format!("[batch, seq, {d}] or [batch, {d}]", d = self.d_model),
+                actual: dims.to_vec(),
+            });
+        }
+        let normalise = |t: Tensor<D>, at: NormPlacement| match self.norm {
+            Some(norm) if self.placement == at => norm.forward(t),
+            _ => t,
+        };
+        let inner = inner(normalise(x.clone(), NormPlacement::Pre))?;
+        let summed = if self.residual { x + inner } else { inner };
+        Ok(normalise(summed, NormPlacement::Post))
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ffn_model::{HfLayout, HostTensor, ModelError, SafeTensors, import_hf_ffn, write_safetensors};
 use serde_json::Value;
 
-use crate::{assert_close, flex, tensor, values};
+use crate::{assert_close, flex, floats, tensor, values};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -25,13 +25,6 @@ fn reference(layout: &str) -> (Vec<f64>, [usize; 3], Vec<f64>, usize) {
     let text = std::fs::read_to_string(fixtures().join("hf_fixtures.json")).unwrap();
     let all: Value = serde_json::from_str(&text).unwrap();
     let case = &all[layout];
-    let floats = |v: &Value| -> Vec<f64> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect()
-    };
     let shape: Vec<usize> = case["shape"]
         .as_array()
         .unwrap()

@@ -12,7 +12,7 @@ use ffn_model::{
 };
 use serde_json::Value;
 
-use crate::{assert_close, flex, values};
+use crate::{assert_close, flex, floats, values};
 
 fn fixtures() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -77,14 +77,6 @@ fn tokens(case: &Value, device: &Device) -> Tensor<2, Int> {
         .collect();
     let block = ids.len() / 2;
     Tensor::from_data(TensorData::new(ids, [2, block]), device)
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 /// The peer's GPT (torch_char_gpt.py's class): our CausalLm with its weights gives its logits.

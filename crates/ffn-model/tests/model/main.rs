@@ -82,3 +82,12 @@ pub fn assert_close(actual: &[f32], expected: &[f64], abs: f64, rel: f64, what: 
         );
     }
 }
+
+/// The numbers of a JSON array.
+pub fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}

@@ -14,18 +14,10 @@ use ffn_model::{
 };
 use serde_json::Value;
 
-use crate::{assert_close, flex, tensor, values};
+use crate::{assert_close, flex, floats, tensor, values};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_moe")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
 }
 
 fn hf_config(family: &str) -> Value {
