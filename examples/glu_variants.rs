@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     let out = ffn::example_arg("--out").map_or(work.path().join("sweep"), Into::into);
     let config = SweepConfig {
         base,
-        variants: PAPER.iter().map(|(variant, _)| *variant).collect(),
+        variants: PAPER.iter().map(|(variant, _)| (*variant).into()).collect(),
         seeds,
     };
     let summary = sweep_lm(
@@ -68,20 +68,21 @@ fn main() -> anyhow::Result<()> {
             paper
         );
     }
-    let order = |mut pairs: Vec<(FfnKind, f64)>| {
+    let order = |mut pairs: Vec<(String, f64)>| {
         pairs.sort_by(|a, b| a.1.total_cmp(&b.1));
         pairs
             .iter()
-            .map(|(v, _)| v.to_string())
+            .map(|(v, _)| v.as_str())
             .collect::<Vec<_>>()
             .join(" < ")
     };
     let ours = summary
         .results
         .iter()
-        .map(|r| (r.variant, r.valid_loss_mean))
+        .map(|r| (r.variant.to_string(), r.valid_loss_mean))
         .collect();
     println!("best to worst here:         {}", order(ours));
-    println!("best to worst in the paper: {}", order(PAPER.to_vec()));
+    let paper = PAPER.iter().map(|(v, loss)| (v.to_string(), *loss));
+    println!("best to worst in the paper: {}", order(paper.collect()));
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! A decoder-only Transformer language model whose blocks are this crate's FFN blocks: token
 //! embedding, learned or rotary positions, pre-norm blocks of causal self-attention and
-//! [`TransformerFfn`], a final norm and a head (optionally the embedding, transposed).
+//! [`TransformerFfn`] or [`MoeFfn`], a final norm and a head (optionally the embedding, transposed).
 
 use burn::nn::{Dropout, Embedding, EmbeddingConfig, Initializer};
 use burn::prelude::*;
@@ -12,57 +12,9 @@ use crate::shape::map_rows;
 use crate::validate::{check_size, dropout};
 use crate::{
     Activation, AttentionConfig, CausalSelfAttention, DenseLayers, FeedForward, FeedForwardConfig,
-    FfnActivity, FfnVariant, LayerCache, ModelError, Norm, NormKind, NormPlacement, RopeConfig,
-    TransformerFfn, TransformerFfnConfig, map_dense_at,
+    FfnActivity, FfnKind, FfnSpec, LayerCache, ModelError, MoeFfn, MoeFfnConfig, Norm, NormKind,
+    NormPlacement, RopeConfig, RouterStats, TransformerFfn, TransformerFfnConfig, map_dense_at,
 };
-
-/// The FFN of every block, as `--ffn` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(strum::Display, strum::EnumString, strum::VariantNames)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
-#[strum(parse_err_ty = ModelError, parse_err_fn = unknown_ffn)]
-pub enum FfnKind {
-    /// `down(relu(up(x)))`.
-    Relu,
-    /// `down(gelu(up(x)))`, GELU with erf (GPT-2 used its tanh approximation).
-    Gelu,
-    /// `down(silu(gate(x)) · up(x))` (LLaMA).
-    Swiglu,
-    /// `down(gelu(gate(x)) · up(x))`.
-    Geglu,
-    /// `down(relu(gate(x)) · up(x))`.
-    Reglu,
-}
-
-fn unknown_ffn(name: &str) -> ModelError {
-    ModelError::InvalidConfig {
-        layer: "CausalLm",
-        reason: format!(
-            "unknown FFN '{name}'; valid: {}",
-            <FfnKind as strum::VariantNames>::VARIANTS.join(", ")
-        ),
-    }
-}
-
-impl FfnKind {
-    /// Gated (three projections) or standard (two).
-    pub fn variant(self) -> FfnVariant {
-        match self {
-            Self::Relu | Self::Gelu => FfnVariant::Standard,
-            Self::Swiglu | Self::Geglu | Self::Reglu => FfnVariant::Gated,
-        }
-    }
-
-    /// The hidden (or gate) activation.
-    pub fn activation(self) -> Activation {
-        match self {
-            Self::Relu | Self::Reglu => Activation::Relu,
-            Self::Gelu | Self::Geglu => Activation::Gelu,
-            Self::Swiglu => Activation::Silu,
-        }
-    }
-}
 
 /// How positions enter the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,9 +50,9 @@ pub struct CausalLmConfig {
     /// Hidden width of every FFN.
     #[config(default = 512)]
     pub d_ff: usize,
-    /// The FFN of every block.
-    #[config(default = "FfnKind::Gelu")]
-    pub ffn: FfnKind,
+    /// The FFN of every block: a dense kind or a mixture of experts (each `d_ff` wide).
+    #[config(default = "FfnSpec::Dense(FfnKind::Gelu)")]
+    pub ffn: FfnSpec,
     /// Learned positions or rotary encoding.
     #[config(default = "Positions::Learned")]
     pub positions: Positions,
@@ -163,8 +115,8 @@ impl CausalLmConfig {
             .with_initializer(normal(self.init_std))
             .with_output_initializer(residual.clone());
         let ffn = TransformerFfnConfig::new(self.d_model, self.d_ff)
-            .with_variant(self.ffn.variant())
-            .with_activation(self.ffn.activation())
+            .with_variant(self.ffn.kind().variant())
+            .with_activation(self.ffn.kind().activation())
             .with_bias(self.bias)
             .with_dropout(self.dropout)
             .with_residual(true)
@@ -174,12 +126,33 @@ impl CausalLmConfig {
             .with_norm_epsilon(self.norm_epsilon)
             .with_initializer(normal(self.init_std))
             .with_output_initializer(Some(residual));
+        let block_ffn = || -> Result<BlockFfn, ModelError> {
+            Ok(match self.ffn {
+                FfnSpec::Dense(_) => BlockFfn::Dense(ffn.init(device)?),
+                FfnSpec::Moe {
+                    experts,
+                    top_k,
+                    expert,
+                } => BlockFfn::Moe(
+                    MoeFfnConfig::new(self.d_model, self.d_ff, experts, top_k)
+                        .with_expert(expert)
+                        .with_bias(self.bias)
+                        .with_residual(true)
+                        .with_norm(NormPlacement::Pre)
+                        .with_norm_kind(self.norm)
+                        .with_norm_bias(self.norm_bias)
+                        .with_norm_epsilon(self.norm_epsilon)
+                        .with_initializer(normal(self.init_std))
+                        .init(device)?,
+                ),
+            })
+        };
         let blocks = (0..self.n_layers)
             .map(|_| {
                 Ok(DecoderBlock {
                     attn_norm: norm()?,
                     attn: attention.init(device)?,
-                    ffn: ffn.init(device)?,
+                    ffn: block_ffn()?,
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
@@ -203,6 +176,43 @@ impl CausalLmConfig {
     }
 }
 
+/// The FFN sub-layer of a block (with its pre-norm and residual): dense or a mixture.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a handful per model, never moved in a hot loop
+pub enum BlockFfn {
+    /// One dense FFN.
+    Dense(TransformerFfn),
+    /// A mixture of experts.
+    Moe(MoeFfn),
+}
+
+impl BlockFfn {
+    /// The dense FFN, unless this is a mixture.
+    pub fn dense(&self) -> Option<&TransformerFfn> {
+        match self {
+            Self::Dense(ffn) => Some(ffn),
+            Self::Moe(_) => None,
+        }
+    }
+
+    /// The dense FFN, mutably, unless this is a mixture.
+    pub fn dense_mut(&mut self) -> Option<&mut TransformerFfn> {
+        match self {
+            Self::Dense(ffn) => Some(ffn),
+            Self::Moe(_) => None,
+        }
+    }
+}
+
+/// What a forward pass recorded besides the logits: FFN activity when probing, and what the
+/// routers of mixture blocks did.
+#[derive(Debug, Default)]
+struct Trace {
+    probe: bool,
+    activity: Vec<FfnActivity<3>>,
+    routers: Vec<RouterStats>,
+}
+
 /// One pre-norm block: `x + attn(norm(x))`, then the FFN block `h + ffn(norm(h))`.
 #[derive(Module, Debug)]
 pub struct DecoderBlock {
@@ -210,8 +220,8 @@ pub struct DecoderBlock {
     pub attn_norm: Norm,
     /// Causal self-attention.
     pub attn: CausalSelfAttention,
-    /// The FFN block, with its own pre-norm and residual.
-    pub ffn: TransformerFfn,
+    /// The FFN sub-layer, with its own pre-norm and residual.
+    pub ffn: BlockFfn,
 }
 
 impl DecoderBlock {
@@ -219,16 +229,21 @@ impl DecoderBlock {
         &self,
         x: Tensor<3>,
         cache: Option<&mut LayerCache>,
-        probe: Option<&mut Vec<FfnActivity<3>>>,
+        trace: &mut Trace,
     ) -> Result<Tensor<3>, ModelError> {
         let attended = x.clone() + self.attn.forward(self.attn_norm.forward(x), cache)?;
-        match probe {
-            Some(probe) => {
-                let (output, activity) = self.ffn.forward_probed(attended)?;
-                probe.push(activity);
+        match &self.ffn {
+            BlockFfn::Dense(ffn) if trace.probe => {
+                let (output, activity) = ffn.forward_probed(attended)?;
+                trace.activity.push(activity);
                 Ok(output)
             }
-            None => self.ffn.forward(attended),
+            BlockFfn::Dense(ffn) => ffn.forward(attended),
+            BlockFfn::Moe(moe) => {
+                let (output, stats) = moe.forward(attended)?;
+                trace.routers.push(stats);
+                Ok(output)
+            }
         }
     }
 }
@@ -271,18 +286,32 @@ pub struct CausalLm {
 impl CausalLm {
     /// Logits of every position of `tokens` `[batch, seq]`, attending within the sequence.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Result<Tensor<3>, ModelError> {
-        self.run(tokens, None, None)
+        self.run(tokens, None, &mut Trace::default())
     }
 
-    /// [`Self::forward`] that also returns the FFN activity of every block, `[batch, seq,
-    /// d_ff]` each, for inspection.
+    /// [`Self::forward`] with what the router of every mixture block did (none for dense
+    /// blocks): its auxiliary losses, for training, and its expert counts.
+    pub fn forward_routed(
+        &self,
+        tokens: Tensor<2, Int>,
+    ) -> Result<(Tensor<3>, Vec<RouterStats>), ModelError> {
+        let mut trace = Trace::default();
+        let logits = self.run(tokens, None, &mut trace)?;
+        Ok((logits, trace.routers))
+    }
+
+    /// [`Self::forward`] that also returns the FFN activity of every dense block, `[batch,
+    /// seq, d_ff]` each, for inspection, and what the routers of mixture blocks did.
     pub fn forward_probed(
         &self,
         tokens: Tensor<2, Int>,
-    ) -> Result<(Tensor<3>, Vec<FfnActivity<3>>), ModelError> {
-        let mut activity = Vec::with_capacity(self.blocks.len());
-        let logits = self.run(tokens, None, Some(&mut activity))?;
-        Ok((logits, activity))
+    ) -> Result<(Tensor<3>, Vec<FfnActivity<3>>, Vec<RouterStats>), ModelError> {
+        let mut trace = Trace {
+            probe: true,
+            ..Trace::default()
+        };
+        let logits = self.run(tokens, None, &mut trace)?;
+        Ok((logits, trace.activity, trace.routers))
     }
 
     /// The unembedding `[d_model, vocab]`: the head's weight, or the token embedding
@@ -304,14 +333,14 @@ impl CausalLm {
         if cache.layers.is_empty() {
             cache.layers = vec![LayerCache::default(); self.blocks.len()];
         }
-        self.run(tokens, Some(cache), None)
+        self.run(tokens, Some(cache), &mut Trace::default())
     }
 
     fn run(
         &self,
         tokens: Tensor<2, Int>,
         mut cache: Option<&mut KvCache>,
-        mut probe: Option<&mut Vec<FfnActivity<3>>>,
+        trace: &mut Trace,
     ) -> Result<Tensor<3>, ModelError> {
         let [batch, seq] = tokens.dims();
         let start = cache.as_ref().map_or(0, |c| c.len());
@@ -333,7 +362,7 @@ impl CausalLm {
         let mut x = self.dropout.forward(x);
         for (index, block) in self.blocks.iter().enumerate() {
             let layer = cache.as_deref_mut().map(|c| &mut c.layers[index]);
-            x = block.forward(x, layer, probe.as_deref_mut())?;
+            x = block.forward(x, layer, trace)?;
         }
         let x = self.norm.forward(x);
         Ok(match &self.head {
@@ -369,17 +398,22 @@ impl CausalLm {
 }
 
 impl DenseLayers for CausalLm {
-    /// `blocks.N.attn.{q,k,v,o}`, `blocks.N.ffn.{up,gate,down}`, and `head` when untied.
+    /// `blocks.N.attn.{q,k,v,o}`, `blocks.N.ffn.{up,gate,down}` (a mixture's:
+    /// `blocks.N.ffn.router`, `blocks.N.ffn.experts.I.{up,gate,down}`), and `head` when untied.
     fn map_dense<E>(self, f: &mut DenseMap<'_, E>) -> Result<Self, E> {
         let blocks = self
             .blocks
             .into_iter()
             .enumerate()
             .map(|(i, block)| {
+                let at = format!("blocks.{i}.ffn");
                 Ok(DecoderBlock {
                     attn_norm: block.attn_norm,
                     attn: map_dense_at(&format!("blocks.{i}.attn"), block.attn, f)?,
-                    ffn: map_dense_at(&format!("blocks.{i}.ffn"), block.ffn, f)?,
+                    ffn: match block.ffn {
+                        BlockFfn::Dense(ffn) => BlockFfn::Dense(map_dense_at(&at, ffn, f)?),
+                        BlockFfn::Moe(moe) => BlockFfn::Moe(map_dense_at(&at, moe, f)?),
+                    },
                 })
             })
             .collect::<Result<_, E>>()?;

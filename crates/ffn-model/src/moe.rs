@@ -66,6 +66,9 @@ pub struct MoeFfnConfig {
     /// Epsilon of the normalisation.
     #[config(default = 1e-6)]
     pub norm_epsilon: f64,
+    /// Whether a LayerNorm adds its shift `beta`.
+    #[config(default = true)]
+    pub norm_bias: bool,
     /// Initialisation of the router and the experts.
     #[config(default = "crate::pytorch_linear_init()")]
     pub initializer: Initializer,
@@ -126,10 +129,11 @@ impl MoeFfnConfig {
             },
             norm: match self.norm {
                 NormPlacement::None => None,
-                _ => Some(Norm::new(
+                _ => Some(Norm::with_bias(
                     self.norm_kind,
                     self.d_model,
                     self.norm_epsilon,
+                    self.norm_bias,
                     device,
                 )?),
             },

@@ -8,6 +8,13 @@
 //! - W4: a train step of the reference language model (`ffn lm train`'s defaults: 4 layers, 4
 //!   heads, d_model 128, FFN 512 GELU, block 64, tied head) on 12 random windows of random
 //!   tokens (vocabulary 65): cross-entropy, backward, global-norm clipping at 1.0, AdamW.
+//! - W5: the compute of a train step of a mixture-of-experts FFN (`MoeFfn`, 8 SwiGLU experts
+//!   of width 1024, top-2, d_model 512) on W1's input: forward, MSE plus 0.01 × the
+//!   load-balancing loss, backward to every parameter's gradient (the optimiser's update, which
+//!   grows with the parameter count whatever the routing, is left out); timed alternately
+//!   against the same with 32 experts (the baseline), which computes as much per token.
+//! - W5-forward: that block's forward pass, timed alternately against computing every expert on
+//!   every token and masking by the routing weights (the dense baseline).
 //! - Decode: greedy generation of 256 tokens after a 64-token prompt by the W4 model with a
 //!   320-token context, with the key/value cache, timed alternately against the same generation
 //!   recomputing the whole context for every token (the baseline).
@@ -20,8 +27,9 @@ use std::time::Instant;
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::Distribution;
-use ffn_model::{Activation, MlpConfig, TransformerFfnConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Distribution, IndexingUpdateOp};
+use ffn_model::{Activation, MlpConfig, MoeFfn, MoeFfnConfig, TransformerFfnConfig};
 use serde::{Deserialize, Serialize};
 
 use ffn_data::{SplitMix64, Windows};
@@ -45,17 +53,24 @@ pub enum Workload {
     W3,
     /// Character-level GPT train step.
     W4,
+    /// Mixture-of-experts forward and backward, 8 experts against 32.
+    W5,
+    /// Mixture-of-experts forward, sparse against dense.
+    #[strum(serialize = "w5-forward")]
+    W5Forward,
     /// KV-cache decoding against recomputation.
     Decode,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 7] = [
         Workload::W1,
         Workload::W2,
         Workload::W3,
         Workload::W4,
+        Workload::W5,
+        Workload::W5Forward,
         Workload::Decode,
     ];
 
@@ -66,7 +81,20 @@ impl Workload {
             Workload::W2 => "W2_mlp_epoch",
             Workload::W3 => "W3_ffn_forward",
             Workload::W4 => "W4_char_gpt_train_step",
+            Workload::W5 => "W5_moe_fwd_bwd_e8_vs_e32",
+            Workload::W5Forward => "W5_moe_forward_sparse_vs_dense",
             Workload::Decode => "decode_256_kv_cache",
+        }
+    }
+
+    /// What the baseline timed alternately with the workload is, for the workloads that have
+    /// one.
+    pub fn baseline(self) -> Option<&'static str> {
+        match self {
+            Workload::W5 => Some("32 experts"),
+            Workload::W5Forward => Some("every expert on every token, masked"),
+            Workload::Decode => Some("recomputing the context for every token"),
+            Workload::W1 | Workload::W2 | Workload::W3 | Workload::W4 => None,
         }
     }
 
@@ -77,7 +105,9 @@ impl Workload {
         match self {
             Workload::W1 => Some(3.0 * forward),
             Workload::W3 => Some(forward),
-            Workload::W2 | Workload::W4 | Workload::Decode => None,
+            Workload::W2 | Workload::W4 | Workload::W5 | Workload::W5Forward | Workload::Decode => {
+                None
+            }
         }
     }
 
@@ -92,6 +122,10 @@ impl Workload {
             (Workload::W1, true) => 100,
             (Workload::W3, true) => 200,
             (Workload::W2, true) => 20,
+            (Workload::W5, false) => 3,
+            (Workload::W5Forward, false) => 5,
+            (Workload::W5, true) => 50,
+            (Workload::W5Forward, true) => 100,
             (Workload::Decode, _) => 1,
         }
     }
@@ -151,7 +185,7 @@ pub fn bench(
         ));
     }
     let mut runs = vec![workload_runner(workload, &device.device, false)?];
-    if workload == Workload::Decode {
+    if workload.baseline().is_some() {
         runs.push(workload_runner(workload, &device.device, true)?);
     }
     for run in &mut runs {
@@ -258,6 +292,36 @@ fn workload_runner(
                 Ok(())
             }))
         }
+        Workload::W5 => {
+            let autodiff = device.clone().autodiff();
+            let experts = if baseline { 32 } else { 8 };
+            let moe = w5_block(experts, &autodiff)?;
+            let x = normal([16, 128, 512], &autodiff);
+            let y = normal([16 * 128, 512], &autodiff);
+            let mut kept = Vec::new();
+            Ok(Box::new(move || {
+                let (out, stats) = moe.forward(x.clone())?;
+                let loss =
+                    mse(out.reshape([16 * 128, 512]), y.clone()) + stats.load_balancing * 0.01;
+                // Kept until the next call so a lazy backend cannot skip the work.
+                kept.clear();
+                kept.push(GradientsParams::from_grads(loss.backward(), &moe));
+                Ok(())
+            }))
+        }
+        Workload::W5Forward => {
+            let moe = w5_block(8, device)?;
+            let x = normal([16 * 128, 512], device);
+            let mut outputs = Vec::new();
+            Ok(Box::new(move || {
+                outputs.clear();
+                outputs.push(match baseline {
+                    true => dense_mixture(&moe, x.clone())?,
+                    false => moe.forward(x.clone())?.0,
+                });
+                Ok(())
+            }))
+        }
         Workload::Decode => {
             let mut spec = LmConfig::default().model;
             spec.block = 320;
@@ -303,6 +367,33 @@ fn workload_runner(
             }))
         }
     }
+}
+
+/// W5's block: `experts` SwiGLU experts of width 1024, top-2, d_model 512.
+fn w5_block(experts: usize, device: &Device) -> Result<MoeFfn, TrainError> {
+    Ok(MoeFfnConfig::new(512, 1024, experts, 2).init(device)?)
+}
+
+/// `moe`'s output on `[tokens, d_model]` computed densely: every expert on every token, each
+/// scaled by its routing weight, zero for the experts a token did not choose.
+fn dense_mixture(moe: &MoeFfn, x: Tensor<2>) -> Result<Tensor<2>, TrainError> {
+    let [tokens, _] = x.dims();
+    let probs = softmax(moe.router.forward(x.clone())?, 1);
+    let (mut top, chosen) = probs.topk_with_indices(moe.top_k, 1);
+    if moe.norm_topk_prob {
+        top = top.clone() / top.sum_dim(1);
+    }
+    let weights = Tensor::<2>::zeros([tokens, moe.n_experts()], &x.device()).scatter(
+        1,
+        chosen,
+        top,
+        IndexingUpdateOp::Add,
+    );
+    let mut out = Tensor::<2>::zeros(x.dims(), &x.device());
+    for (e, expert) in moe.experts.iter().enumerate() {
+        out = out + expert.forward(x.clone())? * weights.clone().narrow(1, e, 1);
+    }
+    Ok(out)
 }
 
 /// The error of a step after an earlier failed step consumed the model.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use ffn_data::TokenizerKind;
-use ffn_model::{FfnKind, Positions};
+use ffn_model::{FfnSpec, Positions};
 use ffn_train::{Backend, LoraTargets, ScheduleConfig};
 
 use super::{ComputeArgs, JsonFlag, NameList, one_of, parse_schedule};
@@ -22,22 +22,23 @@ pub enum LmCommand {
     /// Fine-tune a language model on another text: LoRA on FFN and/or attention, or freezing.
     Finetune(Box<LmFinetuneArgs>),
     /// Compare FFN variants: the same recipe per variant (gated ones at 2/3 of --d-ff, so every
-    /// block has the same parameters) and seed, every run kept, a table and a plot.
+    /// block has the same parameters; mixtures at the same active parameters) and seed, every
+    /// run kept, a table and a plot.
     Sweep(Box<LmSweepArgs>),
 }
 
 /// `ffn lm sweep`.
 #[derive(Args)]
 pub struct LmSweepArgs {
-    /// The FFN variants to compare.
+    /// The FFN variants to compare: relu, gelu, swiglu, geglu, reglu, or a mixture of experts
+    /// moe:E:K[:KIND] (at equal active parameters: each expert 2/(K·matrices) of --d-ff).
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = one_of::<FfnKind>(),
-        ignore_case = true,
+        value_parser = parse_ffn,
         default_value = "relu,gelu,swiglu,geglu,reglu"
     )]
-    pub variants: Vec<FfnKind>,
+    pub variants: Vec<FfnSpec>,
     /// The seeds every variant trains with.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     pub seeds: Vec<u64>,
@@ -101,9 +102,10 @@ pub struct LmFlags {
     /// Hidden width of every FFN.
     #[arg(long)]
     pub d_ff: Option<usize>,
-    /// The FFN of every block.
-    #[arg(long, value_parser = one_of::<FfnKind>(), ignore_case = true)]
-    pub ffn: Option<FfnKind>,
+    /// The FFN of every block: relu, gelu, swiglu, geglu, reglu, or a mixture of experts
+    /// moe:E:K[:KIND] (E experts of --d-ff each, K per token; KIND defaults to swiglu).
+    #[arg(long, value_parser = parse_ffn)]
+    pub ffn: Option<FfnSpec>,
     /// Learned positions (GPT-2) or rotary encoding (LLaMA).
     #[arg(long, value_parser = one_of::<Positions>(), ignore_case = true)]
     pub pos: Option<Positions>,
@@ -216,4 +218,11 @@ pub struct LmFinetuneArgs {
     pub freeze: Option<NameList>,
     #[command(flatten)]
     pub train: LmTrainArgs,
+}
+
+/// `--ffn` and `--variants`: a dense kind (any case) or `moe:E:K[:KIND]`.
+fn parse_ffn(text: &str) -> Result<FfnSpec, String> {
+    text.to_ascii_lowercase()
+        .parse()
+        .map_err(|e: ffn_model::ModelError| e.to_string())
 }

@@ -33,14 +33,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             (None, Some(s)) => format!("{s:.0} samples/s"),
             _ => String::new(),
         };
-        if let Some(baseline) = result.baseline_ms {
+        if let (Some(baseline), Some(what)) = (result.baseline_ms, workload.baseline()) {
             rate = format!(
-                "{:.1}× faster than recomputing ({baseline:.3} ms)",
+                "against {what}: {baseline:.3} ms, {:.2}× this time",
                 baseline / result.ms
             );
         }
         printer::line(format!(
-            "{:<18} {:>9.3} ms  (min {:.3}, max {:.3}; {} rounds × {})  {rate}  peak RSS {}",
+            "{:<30} {:>9.3} ms  (min {:.3}, max {:.3}; {} rounds × {})  {rate}  peak RSS {}",
             result.workload,
             result.ms,
             result.min_ms,

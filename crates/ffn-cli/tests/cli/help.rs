@@ -13,7 +13,11 @@ const CLOSED_SETS: [(&str, &str, &str); 9] = [
     ("eval", "--backend", "flex, ndarray, wgpu, auto"),
     ("predict", "--backend", "flex, ndarray, wgpu, auto"),
     ("import", "--layout", "bert, gpt2, llama"),
-    ("bench", "--workload", "w1, w2, w3, w4, decode, all"),
+    (
+        "bench",
+        "--workload",
+        "w1, w2, w3, w4, w5, w5-forward, decode, all",
+    ),
 ];
 
 #[test]

@@ -225,7 +225,7 @@ fn bad_language_model_input_is_a_one_line_error() {
         ),
         (
             vec!["--text", text.as_str(), "--ffn", "moe"],
-            "[possible values: relu, gelu, swiglu, geglu, reglu]",
+            "valid: relu, gelu, swiglu, geglu, reglu, or moe:E:K[:KIND]",
         ),
         (
             vec!["--text", text.as_str(), "--pos", "alibi"],
@@ -311,4 +311,39 @@ fn bad_language_model_input_is_a_one_line_error() {
     );
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only its last 16"));
+}
+
+#[test]
+fn a_mixture_of_experts_trains_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = excerpt(dir.path());
+    let mut args = vec![
+        "lm",
+        "train",
+        "--text",
+        text.as_str(),
+        "--out",
+        "moe",
+        "--json",
+    ];
+    args.extend(SMALL);
+    args.extend(["--ffn", "MOE:4:2:gelu"]);
+    let stdout = ffn_ok(&args, dir.path());
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["steps"], 20);
+    let config = std::fs::read_to_string(dir.path().join("moe/config.json")).unwrap();
+    assert!(config.contains("\"ffn\": \"moe:4:2:gelu\""), "{config}");
+    let info = ffn_ok(&["info", "--run", "moe"], dir.path());
+    assert!(info.contains("moe:4:2:gelu"), "{info}");
+    let inspect = ffn(&["inspect", "--run", "moe"], dir.path());
+    assert_fails_with(&inspect, "mixture-of-experts blocks");
+    for (ffn_flag, message) in [
+        ("moe:2:3", "1 <= K <= E"),
+        ("moe:4", "write moe:E:K or moe:E:K:KIND"),
+        ("moe:4:2:tanh", "unknown FFN 'tanh'"),
+    ] {
+        let mut args = vec!["lm", "train", "--text", text.as_str(), "--out", "bad"];
+        args.extend(["--ffn", ffn_flag]);
+        assert_fails_with(&ffn(&args, dir.path()), message);
+    }
 }

@@ -104,9 +104,10 @@ fn gpt() -> (CausalLm, Value) {
         load.linear(&mut block.attn.k, &name("qkv.weight"), Some(16..32));
         load.linear(&mut block.attn.v, &name("qkv.weight"), Some(32..48));
         load.linear(&mut block.attn.o, &name("proj.weight"), None);
-        load.norm(block.ffn.norm.as_mut().unwrap(), &name("ln2.weight"));
-        load.linear(&mut block.ffn.up, &name("up.weight"), None);
-        load.linear(&mut block.ffn.down, &name("down.weight"), None);
+        let ffn = block.ffn.dense_mut().unwrap();
+        load.norm(ffn.norm.as_mut().unwrap(), &name("ln2.weight"));
+        load.linear(&mut ffn.up, &name("up.weight"), None);
+        load.linear(&mut ffn.down, &name("down.weight"), None);
     }
     load.norm(&mut model.norm, "ln.weight");
     (model, all["cases"]["gpt"].clone())
@@ -137,7 +138,7 @@ fn llama_style_model_matches_pytorch() {
         .with_n_heads(4)
         .with_n_kv_heads(Some(2))
         .with_d_ff(48)
-        .with_ffn(FfnKind::Swiglu)
+        .with_ffn(FfnKind::Swiglu.into())
         .with_positions(Positions::Rope)
         .with_norm(NormKind::RmsNorm)
         .with_tied_head(false)
@@ -152,18 +153,19 @@ fn llama_style_model_matches_pytorch() {
     for (i, block) in model.blocks.iter_mut().enumerate() {
         let name = |n: &str| format!("blocks.{i}.{n}");
         load.norm(&mut block.attn_norm, &name("attn_norm.weight"));
+        let ffn = block.ffn.dense_mut().unwrap();
         for (layer, key) in [
             (&mut block.attn.q, "q"),
             (&mut block.attn.k, "k"),
             (&mut block.attn.v, "v"),
             (&mut block.attn.o, "o"),
-            (&mut block.ffn.up, "up"),
-            (&mut block.ffn.down, "down"),
+            (&mut ffn.up, "up"),
+            (&mut ffn.down, "down"),
         ] {
             load.linear(layer, &name(&format!("{key}.weight")), None);
         }
-        load.linear(block.ffn.gate.as_mut().unwrap(), &name("gate.weight"), None);
-        load.norm(block.ffn.norm.as_mut().unwrap(), &name("ffn_norm.weight"));
+        load.linear(ffn.gate.as_mut().unwrap(), &name("gate.weight"), None);
+        load.norm(ffn.norm.as_mut().unwrap(), &name("ffn_norm.weight"));
     }
     load.norm(&mut model.norm, "norm.weight");
     load.linear(model.head.as_mut().unwrap(), "head.weight", None);

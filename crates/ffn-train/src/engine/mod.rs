@@ -58,8 +58,11 @@ pub(crate) struct Evaluation {
     pub valid: Option<Metrics>,
     /// Text the model generated, for language models.
     pub sample: Option<String>,
-    /// Language models: the share of dead FFN neurons per block on the validation batches.
+    /// Language models: the share of dead FFN neurons per dense block on the validation batches.
     pub dead_neurons: Option<Vec<f64>>,
+    /// Language models with mixture blocks: per block, the token choices each expert computed
+    /// on the validation batches.
+    pub expert_tokens: Option<Vec<Vec<usize>>>,
 }
 
 /// Parameters stepped at `factor` times the scheduled learning rate (a fine-tuned head).
@@ -178,6 +181,7 @@ impl<O: Objective> Engine<'_, O> {
                 valid,
                 sample,
                 dead_neurons,
+                expert_tokens,
             } = self.objective.evaluate(&snapshot)?;
             let monitored = valid.as_ref().unwrap_or(&train).loss;
             state.schedule.end_epoch(monitored);
@@ -198,6 +202,7 @@ impl<O: Objective> Engine<'_, O> {
                 step: state.step,
                 sample,
                 dead_neurons,
+                expert_tokens,
             };
             state.round_seconds = 0.0;
             state.train_seconds += record.seconds;

@@ -23,9 +23,13 @@ pub struct EpochRecord {
     /// Language models: text generated after the epoch, for the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<String>,
-    /// Language models: the share of dead FFN neurons per block on the validation batches.
+    /// Language models: the share of dead FFN neurons per dense block on the validation batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_neurons: Option<Vec<f64>>,
+    /// Language models with mixture blocks: per block, the token choices each expert computed
+    /// on the validation batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_tokens: Option<Vec<Vec<usize>>>,
 }
 
 /// Progress events for a caller that wants to show them. Answering `ControlFlow::Break` stops

@@ -74,27 +74,40 @@ pub struct LmInspection {
     pub neurons: Vec<Neuron>,
 }
 
-/// Tallies of every block's FFN activity over the windows `[batch, seq]` given to `add`.
+/// Tallies of every dense block's FFN activity, and of the experts every mixture block's
+/// router chose, over the windows `[batch, seq]` run through [`Self::forward`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FfnActivityTally {
     tallies: Vec<UnitTally>,
+    /// Per mixture block, the token choices each expert computed.
+    experts: Vec<Vec<usize>>,
 }
 
 impl FfnActivityTally {
-    /// Runs `model` on `tokens` `[batch, seq]`, adds every block's activity, and returns the
-    /// logits with the activity of each block (`[batch, seq, d_ff]` coefficients).
+    /// Runs `model` on `tokens` `[batch, seq]`, adds what its blocks did, and returns the
+    /// logits with the coefficients `[batch, seq, d_ff]` of each dense block.
     pub fn forward(
         &mut self,
         model: &CausalLm,
         tokens: Tensor<2, Int>,
     ) -> Result<(Tensor<3>, Vec<Tensor<3>>), TrainError> {
-        let (logits, activity) = model.forward_probed(tokens)?;
-        if self.tallies.is_empty() {
+        let (logits, activity, routers) = model.forward_probed(tokens)?;
+        if self.tallies.is_empty() && self.experts.is_empty() {
             self.tallies = model
                 .blocks
                 .iter()
-                .map(|b| UnitTally::new(b.ffn.d_ff(), b.ffn.activation))
+                .filter_map(|b| b.ffn.dense())
+                .map(|ffn| UnitTally::new(ffn.d_ff(), ffn.activation))
                 .collect();
+            self.experts = routers
+                .iter()
+                .map(|r| vec![0; r.tokens_per_expert.len()])
+                .collect();
+        }
+        for (counts, router) in self.experts.iter_mut().zip(&routers) {
+            for (count, n) in counts.iter_mut().zip(&router.tokens_per_expert) {
+                *count += n;
+            }
         }
         let mut hidden = Vec::with_capacity(activity.len());
         for (tally, layer) in self.tallies.iter_mut().zip(activity) {
@@ -105,9 +118,15 @@ impl FfnActivityTally {
         Ok((logits, hidden))
     }
 
-    /// Share of dead neurons per block.
-    pub fn dead_fractions(&self) -> Vec<f64> {
-        self.tallies.iter().map(UnitTally::dead_fraction).collect()
+    /// Share of dead neurons per dense block; `None` when the model has no dense block.
+    pub fn dead_fractions(&self) -> Option<Vec<f64>> {
+        (!self.tallies.is_empty())
+            .then(|| self.tallies.iter().map(UnitTally::dead_fraction).collect())
+    }
+
+    /// Token choices per expert of each mixture block; `None` when the model has none.
+    pub fn expert_tokens(&self) -> Option<Vec<Vec<usize>>> {
+        (!self.experts.is_empty()).then(|| self.experts.clone())
     }
 }
 
@@ -126,8 +145,19 @@ pub(crate) fn neuron_memories(
     device: &Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<LmInspection, TrainError> {
+    let mixture = || {
+        TrainError::InvalidConfig(
+            "this model has mixture-of-experts blocks; inspect lists the neurons of models whose \
+             blocks are all dense"
+                .into(),
+        )
+    };
+    if model.blocks.iter().any(|b| b.ffn.dense().is_none()) {
+        return Err(mixture());
+    }
+    let ffn = model.blocks[layer].ffn.dense().ok_or_else(mixture)?;
+    let (d_ff, activation) = (ffn.d_ff(), ffn.activation);
     let block = model.block_size().min(tokens.len()).max(1);
-    let d_ff = model.blocks[layer].ffn.d_ff();
     let mut tally = FfnActivityTally::default();
     // Per neuron: (value, position) of the largest coefficients, largest first.
     let mut best: Vec<Vec<(f32, usize)>> = vec![Vec::new(); d_ff];
@@ -205,9 +235,9 @@ pub(crate) fn neuron_memories(
     Ok(LmInspection {
         text,
         tokens: tokens.len(),
-        dead_fractions: tally.dead_fractions(),
+        dead_fractions: tally.dead_fractions().unwrap_or_default(),
         layer,
-        activation: model.blocks[layer].ffn.activation.to_string(),
+        activation: activation.to_string(),
         neurons,
     })
 }
@@ -220,14 +250,10 @@ fn promoted_tokens(
     top: usize,
     tokenizer: &Tokenizer,
 ) -> Result<Vec<Vec<PromotedToken>>, TrainError> {
-    let down = model.blocks[layer]
-        .ffn
-        .down
-        .clone()
-        .merge_lora()
-        .linear
-        .weight
-        .val();
+    let Some(ffn) = model.blocks[layer].ffn.dense() else {
+        return Ok(Vec::new());
+    };
+    let down = ffn.down.clone().merge_lora().linear.weight.val();
     let logits = down.matmul(model.unembedding());
     let [d_ff, vocab] = logits.dims();
     let k = top.min(vocab);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use ffn_data::TokenizerKind;
-use ffn_model::{CausalLmConfig, FfnKind, NormKind, Positions};
+use ffn_model::{CausalLmConfig, FfnKind, FfnSpec, FfnVariant, NormKind, Positions};
 use serde::{Deserialize, Serialize};
 
 use crate::{AdamParams, Backend, OptimizerConfig, ScheduleConfig, TrainError};
@@ -21,10 +21,10 @@ pub struct LmModelSpec {
     pub kv_heads: Option<usize>,
     /// Model width.
     pub d_model: usize,
-    /// Hidden width of every FFN.
+    /// Hidden width of every FFN (of every expert in a mixture).
     pub d_ff: usize,
-    /// The FFN of every block.
-    pub ffn: FfnKind,
+    /// The FFN of every block: a dense kind or a mixture of experts (`moe:E:K[:KIND]`).
+    pub ffn: FfnSpec,
     /// Learned positions or rotary encoding.
     pub positions: Positions,
     /// The context, in tokens.
@@ -47,7 +47,7 @@ impl Default for LmModelSpec {
             kv_heads: None,
             d_model: 128,
             d_ff: 512,
-            ffn: FfnKind::Gelu,
+            ffn: FfnSpec::Dense(FfnKind::Gelu),
             positions: Positions::Learned,
             block: 64,
             tied_head: true,
@@ -59,21 +59,25 @@ impl Default for LmModelSpec {
 
 impl LmModelSpec {
     /// About how many parameters the model has with `vocab_size` ids (weights of the
-    /// embeddings, projections and FFNs; norms and biases left out), without overflow.
+    /// embeddings, projections, FFNs and routers; norms and biases left out), without overflow.
     pub fn approx_parameters(&self, vocab_size: usize) -> u128 {
         let [vocab, d, d_ff, block, layers] =
             [vocab_size, self.d_model, self.d_ff, self.block, self.layers].map(|n| n as u128);
         let kv = d / (self.heads.max(1) as u128) * self.kv_heads.unwrap_or(self.heads) as u128;
-        let ffn_matrices = match self.ffn {
-            FfnKind::Relu | FfnKind::Gelu => 2,
-            FfnKind::Swiglu | FfnKind::Geglu | FfnKind::Reglu => 3,
+        let matrices = match self.ffn.kind().variant() {
+            FfnVariant::Standard => 2,
+            FfnVariant::Gated => 3,
+        };
+        let ffn = match self.ffn {
+            FfnSpec::Dense(_) => matrices * d * d_ff,
+            FfnSpec::Moe { experts, .. } => experts as u128 * (matrices * d * d_ff + d),
         };
         let positions = match self.positions {
             Positions::Learned => block * d,
             _ => 0,
         };
         let head = if self.tied_head { 0 } else { vocab * d };
-        vocab * d + positions + head + layers * (2 * d * d + 2 * d * kv + ffn_matrices * d * d_ff)
+        vocab * d + positions + head + layers * (2 * d * d + 2 * d * kv + ffn)
     }
 
     /// The model's config for a vocabulary of `vocab_size` ids.
@@ -133,6 +137,12 @@ pub struct LmConfig {
     /// Tokens generated from the start of the validation text after every evaluation, for the
     /// report (0: none).
     pub sample_tokens: usize,
+    /// Mixtures of experts: the weight of the load-balancing loss (mean over the mixture
+    /// blocks) added to the training loss (Switch Transformer's 0.01).
+    pub moe_aux_loss: f64,
+    /// Mixtures of experts: the weight of the router z-loss (mean over the mixture blocks;
+    /// ST-MoE's 0.001).
+    pub moe_z_loss: f64,
 }
 
 impl Default for LmConfig {
@@ -167,6 +177,8 @@ impl Default for LmConfig {
             backend: Backend::Flex,
             device_index: None,
             sample_tokens: 100,
+            moe_aux_loss: 0.01,
+            moe_z_loss: 0.001,
         }
     }
 }
@@ -216,6 +228,16 @@ impl LmConfig {
                 "valid_fraction must be in (0, 1), got {}",
                 self.valid_fraction
             ));
+        }
+        for (name, value) in [
+            ("moe_aux_loss", self.moe_aux_loss),
+            ("moe_z_loss", self.moe_z_loss),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return bad(format!(
+                    "{name} must be a number of at least 0, got {value}"
+                ));
+            }
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr must be a positive number, got {}", self.lr));

@@ -174,7 +174,17 @@ impl crate::engine::Objective for LanguageModeling<'_> {
     }
 
     fn loss(&self, model: &CausalLm, batch: TokenBatch) -> Result<Tensor<1>, TrainError> {
-        token_loss(model, batch)
+        let (logits, routers) = model.forward_routed(batch.inputs)?;
+        let mut loss = next_token_loss(logits, batch.targets);
+        if !routers.is_empty() {
+            let blocks = routers.len() as f64;
+            for router in routers {
+                loss = loss
+                    + router.load_balancing * (self.config.moe_aux_loss / blocks)
+                    + router.z_loss * (self.config.moe_z_loss / blocks);
+            }
+        }
+        Ok(loss)
     }
 
     fn evaluate(&self, model: &CausalLm) -> Result<Evaluation, TrainError> {
@@ -183,7 +193,8 @@ impl crate::engine::Objective for LanguageModeling<'_> {
             train: self.metrics(model, &self.train, None)?,
             valid: Some(self.metrics(model, &self.valid, Some(&mut tally))?),
             sample: self.sample(model)?,
-            dead_neurons: Some(tally.dead_fractions()),
+            dead_neurons: tally.dead_fractions(),
+            expert_tokens: tally.expert_tokens(),
         })
     }
 }

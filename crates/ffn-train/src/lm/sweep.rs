@@ -6,7 +6,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use ffn_model::FfnKind;
+use ffn_model::{FfnSpec, FfnVariant};
 use serde::{Deserialize, Serialize};
 
 use super::{LmConfig, LmRun, LmSummary, train_lm};
@@ -20,7 +20,7 @@ pub struct SweepConfig {
     /// The recipe; its `model.d_ff` is the width of the dense (ungated) variants.
     pub base: LmConfig,
     /// The FFN variants compared.
-    pub variants: Vec<FfnKind>,
+    pub variants: Vec<FfnSpec>,
     /// The seeds each variant trains with (initialisation and batch order).
     pub seeds: Vec<u64>,
 }
@@ -29,8 +29,9 @@ pub struct SweepConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantResult {
     /// The FFN variant.
-    pub variant: FfnKind,
-    /// Its FFN width (2/3 of the dense width for gated variants, a multiple of 8).
+    pub variant: FfnSpec,
+    /// Its FFN width (2/3 of the dense width for gated variants, a multiple of 8; per expert
+    /// for mixtures).
     pub d_ff: usize,
     /// Parameters of the whole model.
     pub params: usize,
@@ -57,20 +58,29 @@ pub struct SweepSummary {
     pub results: Vec<VariantResult>,
 }
 
-/// The FFN width of `variant` for a block whose dense FFN is `dense_d_ff` wide: the same for
-/// dense variants; 2/3 of it for gated ones (three matrices instead of two, as Shazeer 2020
-/// matched them), rounded to a multiple of 8.
-pub fn equal_parameter_d_ff(variant: FfnKind, dense_d_ff: usize) -> usize {
-    match variant {
-        FfnKind::Relu | FfnKind::Gelu => dense_d_ff,
-        FfnKind::Swiglu | FfnKind::Geglu | FfnKind::Reglu => {
-            ((2 * dense_d_ff) as f64 / 3.0 / 8.0).round().max(1.0) as usize * 8
-        }
+/// The FFN width of `variant` for a block whose dense FFN is `dense_d_ff` wide, so that every
+/// variant computes with as many parameters per token: the same for dense variants; 2/3 of it
+/// for gated ones (three matrices instead of two, as Shazeer 2020 matched them); for a mixture
+/// whose tokens each use `k` experts, `1/k` of that expert kind's width (the same *active*
+/// parameters; the router's are left out). Rounded to a multiple of 8.
+pub fn equal_parameter_d_ff(variant: FfnSpec, dense_d_ff: usize) -> usize {
+    let matrices = match variant.kind().variant() {
+        FfnVariant::Standard => 2.0,
+        FfnVariant::Gated => 3.0,
+    };
+    let per_token = match variant {
+        FfnSpec::Dense(_) => 1.0,
+        FfnSpec::Moe { top_k, .. } => top_k as f64,
+    };
+    let width = (2 * dense_d_ff) as f64 / matrices / per_token;
+    if matrices == 2.0 && per_token == 1.0 {
+        return dense_d_ff;
     }
+    (width / 8.0).round().max(1.0) as usize * 8
 }
 
 /// The config of one run of the sweep.
-pub fn variant_config(base: &LmConfig, variant: FfnKind, seed: u64) -> LmConfig {
+pub fn variant_config(base: &LmConfig, variant: FfnSpec, seed: u64) -> LmConfig {
     let mut config = base.clone();
     config.model.ffn = variant;
     config.model.d_ff = equal_parameter_d_ff(variant, base.model.d_ff);
@@ -201,7 +211,7 @@ pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, sd)
 }
 
-fn summarise(variant: FfnKind, base: &LmConfig, runs: &[LmSummary]) -> VariantResult {
+fn summarise(variant: FfnSpec, base: &LmConfig, runs: &[LmSummary]) -> VariantResult {
     let losses: Vec<f64> = runs.iter().map(|s| s.valid.loss).collect();
     let (mean, std) = mean_sd(&losses);
     let mean_of =

@@ -79,7 +79,8 @@ pub struct Panel {
 }
 
 /// The panels of one run: loss and main metric (train and, when present, valid), learning rate,
-/// and for language models the share of dead FFN neurons per block, against `axis`.
+/// and for language models the share of dead FFN neurons per block and each expert's share of
+/// the token choices, against `axis`.
 pub fn run_panels(history: &[EpochRecord], axis: Axis) -> Vec<Panel> {
     let (metric, _) = history.first().map_or(("loss", 0.0), |r| r.train.main());
     let curve = |name: &str, pick: &dyn Fn(&EpochRecord) -> Option<f64>| Series {
@@ -134,6 +135,31 @@ pub fn run_panels(history: &[EpochRecord], axis: Axis) -> Vec<Panel> {
                         r.dead_neurons.as_ref().and_then(|d| d.get(i).copied())
                     })
                 })
+                .collect(),
+        });
+    }
+    let mixtures = history
+        .iter()
+        .filter_map(|r| r.expert_tokens.as_ref())
+        .map(|blocks| blocks.first().map_or(0, Vec::len))
+        .max()
+        .unwrap_or(0);
+    if mixtures > 0 {
+        // Each expert's share of the token choices, averaged over the mixture blocks.
+        let share = |record: &EpochRecord, expert: usize| {
+            let blocks = record.expert_tokens.as_ref()?;
+            let shares = blocks.iter().map(|counts| {
+                let total = counts.iter().sum::<usize>().max(1) as f64;
+                counts.get(expert).copied().unwrap_or(0) as f64 / total
+            });
+            Some(shares.sum::<f64>() / blocks.len().max(1) as f64)
+        };
+        panels.push(Panel {
+            title: "expert utilisation (validation batches, mean over mixture blocks)".into(),
+            x_desc: axis.label().into(),
+            y_desc: "share of the token choices".into(),
+            series: (0..mixtures)
+                .map(|e| curve(&format!("expert {e}"), &|r| share(r, e)))
                 .collect(),
         });
     }

@@ -74,6 +74,7 @@ impl Objective for Tabular<'_> {
             valid,
             sample: None,
             dead_neurons: None,
+            expert_tokens: None,
         })
     }
 }

@@ -213,7 +213,7 @@ fn neuron_contexts_and_promoted_tokens_equal_a_direct_recomputation() {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut config = tiny(excerpt(dir.path(), "shakespeare.txt", 20_000));
-    config.model.ffn = ffn_model::FfnKind::Relu;
+    config.model.ffn = ffn_model::FfnKind::Relu.into();
     let out = dir.path().join("lm");
     train_lm(&config, &out, &mut quiet).unwrap();
     let history = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
@@ -258,7 +258,7 @@ fn neuron_contexts_and_promoted_tokens_equal_a_direct_recomputation() {
         let window = &tokens[start..(start + 16).min(tokens.len())];
         let ids: Vec<i64> = window.iter().map(|&t| i64::from(t)).collect();
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, window.len()]), &device);
-        let (_, activity) = model.forward_probed(ids).unwrap();
+        let (_, activity, _) = model.forward_probed(ids).unwrap();
         let hidden: Vec<f32> = activity[0]
             .hidden
             .clone()
@@ -278,7 +278,8 @@ fn neuron_contexts_and_promoted_tokens_equal_a_direct_recomputation() {
         let dims = t.dims();
         (t.into_data().try_into_vec_as::<f32>().unwrap(), dims)
     };
-    let (down, _) = weights(model.blocks[0].ffn.down.linear.weight.val());
+    let ffn = model.blocks[0].ffn.dense().unwrap();
+    let (down, _) = weights(ffn.down.linear.weight.val());
     let (embedding, [vocab, d_model]) = weights(model.tokens.weight.val());
     for (i, neuron) in found.neurons.iter().enumerate() {
         let top = &neuron.contexts[0];

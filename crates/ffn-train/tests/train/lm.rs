@@ -293,3 +293,64 @@ fn bad_settings_are_clear_errors() {
     let error = LmRun::open(dir.path()).unwrap_err().to_string();
     assert!(error.contains("is not a language-model run"), "{error}");
 }
+
+#[test]
+fn a_mixture_of_experts_model_trains_logs_its_experts_and_decodes_with_the_cache() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny(excerpt(dir.path(), "shakespeare.txt", 60_000));
+    config.model.ffn = "moe:4:2".parse().unwrap();
+    (config.steps, config.eval_interval, config.lr) = (60, 20, 3e-3);
+    let out = dir.path().join("run");
+    let summary = train_lm(&config, &out, &mut quiet).unwrap();
+    let records = history(&out);
+    let first = records[0]["valid"]["loss"].as_f64().unwrap();
+    assert!(
+        summary.valid.loss < first - 0.05,
+        "{} then {}",
+        first,
+        summary.valid.loss
+    );
+    // Every evaluation counts the experts' token choices on the same validation batches:
+    // eval_batches × batch × block tokens, two choices each, in each of the two blocks.
+    let choices = config.eval_batches * config.batch * config.model.block * 2;
+    for record in &records {
+        let blocks = record["expert_tokens"].as_array().unwrap();
+        assert_eq!(blocks.len(), 2);
+        for counts in blocks {
+            let counts: Vec<u64> = counts
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap())
+                .collect();
+            assert_eq!(counts.len(), 4);
+            assert_eq!(counts.iter().sum::<u64>() as usize, choices);
+        }
+        assert!(record.get("dead_neurons").is_none());
+    }
+    // The report draws the experts' shares: four more curves of three points.
+    ffn_train::write_run_report(&out).unwrap();
+    let curves = std::fs::read_to_string(out.join("curves.svg")).unwrap();
+    assert!(curves.contains("expert utilisation"));
+    let lines = crate::report::polylines(&curves);
+    assert_eq!(lines.len(), 5 + 4);
+
+    let run = LmRun::open(&out).unwrap();
+    let device = Device::flex();
+    let model = run.model(&device).unwrap();
+    let prompt = run.tokenizer.encode("KING:").unwrap().ids;
+    let greedy = Sampling::greedy();
+    let cached = generate(&model, &prompt, 12, &greedy, true, &device, &mut |_| Ok(())).unwrap();
+    let full = generate(
+        &model,
+        &prompt,
+        12,
+        &greedy,
+        false,
+        &device,
+        &mut |_| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(cached, full);
+}

@@ -2,7 +2,7 @@
 //! continued.
 
 use burn::prelude::*;
-use ffn_model::FfnKind;
+use ffn_model::{FfnKind, FfnSpec};
 use ffn_train::{
     LmConfig, SweepConfig, equal_parameter_d_ff, parameters, sweep_lm, variant_config,
 };
@@ -21,12 +21,16 @@ const VARIANTS: [FfnKind; 5] = [
 
 #[test]
 fn variants_have_equal_parameters_within_one_percent() {
-    assert_eq!(equal_parameter_d_ff(FfnKind::Gelu, 512), 512);
+    assert_eq!(equal_parameter_d_ff(FfnKind::Gelu.into(), 512), 512);
     // 2/3 of 512 is 341.3, rounded to a multiple of 8.
-    assert_eq!(equal_parameter_d_ff(FfnKind::Swiglu, 512), 344);
+    assert_eq!(equal_parameter_d_ff(FfnKind::Swiglu.into(), 512), 344);
+    // Two SwiGLU experts per token: 341.3 / 2 = 170.7, so 168; two GELU experts: 256.
+    let moe = |text: &str| text.parse::<FfnSpec>().unwrap();
+    assert_eq!(equal_parameter_d_ff(moe("moe:8:2"), 512), 168);
+    assert_eq!(equal_parameter_d_ff(moe("moe:4:2:gelu"), 512), 256);
     let device = Device::flex();
     let count = |variant| {
-        let config = variant_config(&LmConfig::default(), variant, 0);
+        let config = variant_config(&LmConfig::default(), FfnSpec::Dense(variant), 0);
         let model = config.model.model_config(79).init(&device).unwrap();
         parameters(&model).iter().map(|p| p.numel).sum::<usize>() as f64
     };
@@ -48,7 +52,7 @@ fn a_sweep_trains_every_variant_and_seed_and_continues() {
     (base.steps, base.eval_interval) = (20, 10);
     let config = SweepConfig {
         base,
-        variants: vec![FfnKind::Gelu, FfnKind::Swiglu],
+        variants: vec![FfnKind::Gelu.into(), FfnKind::Swiglu.into()],
         seeds: vec![0, 1],
     };
     let out = dir.path().join("sweep");

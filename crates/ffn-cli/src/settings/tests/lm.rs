@@ -64,10 +64,10 @@ fn each_language_model_flag_overrides_only_its_field() {
         ),
         (
             LmFlags {
-                ffn: Some(FfnKind::Swiglu),
+                ffn: Some(FfnKind::Swiglu.into()),
                 ..Default::default()
             },
-            Box::new(|c| c.model.ffn = FfnKind::Swiglu),
+            Box::new(|c| c.model.ffn = FfnKind::Swiglu.into()),
         ),
         (
             LmFlags {
