@@ -18,7 +18,8 @@ use crate::params::{parameters, path_matches};
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum LoraTargets {
-    /// Every FFN projection (`blocks.N.ffn.{up,gate,down}`).
+    /// Every FFN projection (`blocks.N.ffn.{up,gate,down}`, a mixture's experts'
+    /// `blocks.N.ffn.experts.I.{up,gate,down}`; its router stays frozen).
     #[default]
     Ffn,
     /// Every attention projection (`blocks.N.attn.{q,k,v,o}`).
@@ -30,7 +31,7 @@ pub enum LoraTargets {
 impl LoraTargets {
     /// Whether the dense layer at `path` gets an adapter.
     fn accepts(self, path: &str) -> bool {
-        let ffn = path.contains(".ffn.");
+        let ffn = path.contains(".ffn.") && !path.ends_with(".router");
         let attn = path.contains(".attn.");
         match self {
             Self::Ffn => ffn,
@@ -113,5 +114,21 @@ impl LmFinetune {
             })
             .map(|p| p.id)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoraTargets;
+
+    #[test]
+    fn ffn_targets_take_the_experts_and_leave_the_router() {
+        let ffn = LoraTargets::Ffn;
+        assert!(ffn.accepts("blocks.0.ffn.up"));
+        assert!(ffn.accepts("blocks.1.ffn.experts.3.gate"));
+        assert!(!ffn.accepts("blocks.1.ffn.router"));
+        assert!(!ffn.accepts("blocks.0.attn.q"));
+        assert!(LoraTargets::All.accepts("blocks.0.attn.q"));
+        assert!(!LoraTargets::All.accepts("blocks.0.ffn.router"));
     }
 }
