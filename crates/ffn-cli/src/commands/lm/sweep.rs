@@ -39,14 +39,20 @@ pub fn run(args: LmSweepArgs) -> Result<()> {
 }
 
 fn print_table(summary: &SweepSummary, json: bool) -> Result<()> {
+    let names: Vec<String> = summary
+        .results
+        .iter()
+        .map(|r| r.variant.to_string())
+        .collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0).max(7);
     printer::line(format!(
-        "{:<8} {:>5} {:>9} {:>22} {:>9} {:>9}",
+        "{:<width$} {:>5} {:>9} {:>22} {:>9} {:>9}",
         "variant", "d_ff", "params", "valid loss (mean ± sd)", "bits/char", "train s"
     ))?;
-    for r in &summary.results {
+    for (r, name) in summary.results.iter().zip(&names) {
         printer::line(format!(
-            "{:<8} {:>5} {:>9} {:>13.4} ± {:<6.4} {:>9.4} {:>9.1}",
-            r.variant.to_string(),
+            "{:<width$} {:>5} {:>9} {:>13.4} ± {:<6.4} {:>9.4} {:>9.1}",
+            name,
             r.d_ff,
             r.params,
             r.valid_loss_mean,
