@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::softmax;
@@ -224,4 +225,38 @@ fn inconsistent_checkpoints_are_errors_naming_the_problem() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("not a olmoe checkpoint"), "{error}");
+}
+
+#[test]
+fn jitter_perturbs_the_router_only_while_it_trains() {
+    let device = flex();
+    device.seed(4);
+    // Without renormalisation the weight of the one chosen expert is its probability, which
+    // the noise moves on every token.
+    let config = MoeFfnConfig::new(8, 12, 4, 1)
+        .with_jitter(0.5)
+        .with_norm_topk_prob(false);
+    let x = Tensor::<2>::random([64, 8], Distribution::Normal(0.0, 1.0), &device);
+    let plain = config.init(&device).unwrap();
+    let same = |a: Tensor<2>, b: Tensor<2>| values(a) == values(b);
+    // Without autodiff (evaluation, generation) the router sees the input as it is.
+    assert!(same(
+        plain.forward(x.clone()).unwrap().0,
+        plain.forward(x.clone()).unwrap().0
+    ));
+    // On the training device the noise changes the routing weights from one pass to the next.
+    let training = device.clone().autodiff();
+    let tracked = config.init(&training).unwrap();
+    let x = Tensor::<2>::from_data(x.into_data(), &training);
+    let first = tracked.forward(x.clone()).unwrap().0.inner();
+    let second = tracked.forward(x.clone()).unwrap().0.inner();
+    assert!(!same(first, second));
+    // A frozen router (fine-tuning the experts only) is not jittered either.
+    let frozen = ffn_model::MoeFfn {
+        router: tracked.router.clone().no_grad(),
+        ..tracked
+    };
+    let a = frozen.forward(x.clone()).unwrap().0.inner();
+    let b = frozen.forward(x).unwrap().0.inner();
+    assert!(same(a, b));
 }
