@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use ffn_data::{Tokenizer, escape_controls};
-use ffn_model::CausalLm;
+use ffn_model::{CausalLm, TransformerFfn};
 use serde::{Deserialize, Serialize};
 
 use super::tally::UnitTally;
@@ -197,7 +197,7 @@ pub(crate) fn neuron_memories(
             progress(starts.last().map_or(0, |&s| s + len), tokens.len());
         }
     }
-    let promoted = promoted_tokens(model, layer, top, tokenizer)?;
+    let promoted = promoted_tokens(model, ffn, top, tokenizer)?;
     let layer_tally = &tally.tallies[layer];
     let active = layer_tally.active_fractions();
     let show = |ids: &[u32]| -> Result<String, TrainError> {
@@ -242,17 +242,14 @@ pub(crate) fn neuron_memories(
     })
 }
 
-/// Per neuron of block `layer`, the `top` tokens of `W_down[i] · W_U` (value vector through
-/// the unembedding).
+/// Per neuron of the dense block `ffn` of `model`, the `top` tokens of `W_down[i] · W_U`
+/// (value vector through the unembedding).
 fn promoted_tokens(
     model: &CausalLm,
-    layer: usize,
+    ffn: &TransformerFfn,
     top: usize,
     tokenizer: &Tokenizer,
 ) -> Result<Vec<Vec<PromotedToken>>, TrainError> {
-    let Some(ffn) = model.blocks[layer].ffn.dense() else {
-        return Ok(Vec::new());
-    };
     let down = ffn.down.clone().merge_lora().linear.weight.val();
     let logits = down.matmul(model.unembedding());
     let [d_ff, vocab] = logits.dims();

@@ -190,8 +190,18 @@ fn inspect_tabular(
         Some(layer) => vec![choose_layer(layer, &names)?],
     };
     let split = options.split.unwrap_or(SplitChoice::Test);
-    let examples = run.examples(options.dataset.as_deref(), split)?;
-    let train = run.examples(None, SplitChoice::Train)?;
+    // The run's own dataset is read once for the inspected split and the training split.
+    let (examples, train) = match options.dataset.as_deref() {
+        Some(path) => (
+            run.examples(Some(path), split)?,
+            run.split_examples(&[SplitChoice::Train])?.remove(0),
+        ),
+        None => {
+            let mut both = run.split_examples(&[split, SplitChoice::Train])?;
+            let train = both.remove(1);
+            (both.remove(0), train)
+        }
+    };
     let layers = units::unit_stats(&model, &chosen, &examples, &train, device)?;
     let tracked = run.model(&device.clone().autodiff())?.freeze();
     let settings = AttributionSettings {

@@ -113,16 +113,23 @@ fn tallies(
         .collect();
     for (rows, x) in row_chunks(&examples.features, examples.n_features, device) {
         let (_, activations) = model.forward_probed(x)?;
-        for (LayerTally { tally, class_sums }, values) in out.iter_mut().zip(activations) {
-            if let ExampleTargets::Classes(actual) = &examples.targets
-                && classes > 0
-            {
-                let onehot: Vec<f32> = (0..classes)
+        // `[classes, rows]` indicators of the chunk's classes, shared by every layer.
+        let onehot = match &examples.targets {
+            ExampleTargets::Classes(actual) if classes > 0 => {
+                let values: Vec<f32> = (0..classes)
                     .flat_map(|c| actual[rows.clone()].iter().map(move |&a| f32::from(a == c)))
                     .collect();
-                let onehot =
-                    Tensor::<2>::from_data(TensorData::new(onehot, [classes, rows.len()]), device);
-                let sums = to_f32(onehot.matmul(values.clone()))?;
+                let shape = [classes, rows.len()];
+                Some(Tensor::<2>::from_data(
+                    TensorData::new(values, shape),
+                    device,
+                ))
+            }
+            _ => None,
+        };
+        for (LayerTally { tally, class_sums }, values) in out.iter_mut().zip(activations) {
+            if let Some(onehot) = &onehot {
+                let sums = to_f32(onehot.clone().matmul(values.clone()))?;
                 for (c, row) in class_sums.iter_mut().enumerate() {
                     let units = row.len();
                     for (total, &v) in row.iter_mut().zip(&sums[c * units..(c + 1) * units]) {

@@ -110,36 +110,48 @@ impl SavedRun {
         dataset: Option<&Path>,
         split: SplitChoice,
     ) -> Result<Examples, TrainError> {
-        let options = LoadOptions {
-            target: Some(self.preprocessor.target_name.clone()),
-            task: Some(self.preprocessor.task),
-            features: Some(self.preprocessor.feature_names.clone()),
-            ..self.config.load_options()
-        };
-        let (data, rows) = match dataset {
+        match dataset {
             Some(path) => {
-                let data = Dataset::from_csv(path, &options)?;
-                let rows = (0..data.len()).collect();
-                (data, rows)
+                let data = Dataset::from_csv(path, &self.load_options())?;
+                let rows: Vec<usize> = (0..data.len()).collect();
+                Ok(self.preprocessor.encode(&data, &rows)?)
             }
-            None => {
-                let data = Dataset::from_csv(&self.config.dataset, &options)?;
-                self.run.check_dataset(&self.config.dataset, data.len())?;
+            None => Ok(self.split_examples(&[split])?.remove(0)),
+        }
+    }
+
+    /// The encoded rows of each of `splits` of the run's dataset, read (and checked against
+    /// its record) once; fails on an empty split.
+    pub fn split_examples(&self, splits: &[SplitChoice]) -> Result<Vec<Examples>, TrainError> {
+        let data = Dataset::from_csv(&self.config.dataset, &self.load_options())?;
+        self.run.check_dataset(&self.config.dataset, data.len())?;
+        splits
+            .iter()
+            .map(|&split| {
                 let rows = match split {
                     SplitChoice::Train => self.split.train.clone(),
                     SplitChoice::Valid => self.split.valid.clone(),
                     SplitChoice::Test => self.split.test.clone(),
                     SplitChoice::All => (0..data.len()).collect(),
                 };
-                (data, rows)
-            }
-        };
-        if rows.is_empty() {
-            return Err(TrainError::InvalidConfig(format!(
-                "the {split} split of this run is empty"
-            )));
+                if rows.is_empty() {
+                    return Err(TrainError::InvalidConfig(format!(
+                        "the {split} split of this run is empty"
+                    )));
+                }
+                Ok(self.preprocessor.encode(&data, &rows)?)
+            })
+            .collect()
+    }
+
+    /// How the run's dataset, or another with its columns, is read.
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            target: Some(self.preprocessor.target_name.clone()),
+            task: Some(self.preprocessor.task),
+            features: Some(self.preprocessor.feature_names.clone()),
+            ..self.config.load_options()
         }
-        Ok(self.preprocessor.encode(&data, &rows)?)
     }
 
     /// Predictions for every row of `input` (a CSV with the trained feature columns).
