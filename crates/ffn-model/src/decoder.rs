@@ -156,6 +156,7 @@ impl CausalLmConfig {
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
+        let blocks = share_rotary_table(blocks);
         let head = match self.tied_head {
             true => None,
             false => Some(
@@ -174,6 +175,17 @@ impl CausalLmConfig {
             dropout: dropout("CausalLm", self.dropout)?,
         })
     }
+}
+
+/// `blocks` with every attention layer holding the first one's rotary table (the tables are
+/// equal; a shared one costs `max_len · head_dim · 8` bytes once instead of once per layer).
+fn share_rotary_table(mut blocks: Vec<DecoderBlock>) -> Vec<DecoderBlock> {
+    if let Some(rope) = blocks.first().and_then(|b| b.attn.rope.clone()) {
+        for block in blocks.iter_mut().skip(1) {
+            block.attn.rope = Some(rope.clone());
+        }
+    }
+    blocks
 }
 
 /// The FFN sub-layer of a block (with its pre-norm and residual): dense or a mixture.

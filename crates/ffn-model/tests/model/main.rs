@@ -2,6 +2,7 @@
 
 mod activation;
 mod backends;
+mod gguf;
 mod gradients;
 mod hand_computed;
 mod hf_import;
