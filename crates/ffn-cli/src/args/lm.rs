@@ -150,9 +150,15 @@ fn parse_tokenizer(spec: &str) -> Result<TokenizerKind, String> {
 #[derive(Args)]
 pub struct LmGenerateArgs {
     /// Language-model run directory.
-    #[arg(long)]
-    pub run: PathBuf,
-    /// The text to continue (cropped to the model's context, with a note).
+    #[arg(long, required_unless_present = "gguf", conflicts_with = "gguf")]
+    pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub pretrained: PretrainedArgs,
+    /// Apply the pretrained model's chat template: the prompt is the user's message and the
+    /// answer ends at the model's end-of-turn token.
+    #[arg(long, requires = "gguf", conflicts_with = "run")]
+    pub chat: bool,
+    /// The text to continue (cropped to a trained run's context, with a note).
     #[arg(long)]
     pub prompt: String,
     /// Tokens to generate.
@@ -183,14 +189,23 @@ pub struct LmGenerateArgs {
 #[derive(Args)]
 pub struct LmEvalArgs {
     /// Language-model run directory.
-    #[arg(long)]
-    pub run: PathBuf,
+    #[arg(long, required_unless_present = "gguf", conflicts_with = "gguf")]
+    pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub pretrained: PretrainedArgs,
     /// The text to evaluate on.
     #[arg(long)]
     pub text: PathBuf,
-    /// Seeded batches of random windows.
-    #[arg(long, default_value_t = 200)]
+    /// Seeded batches of random windows (a trained run).
+    #[arg(long, default_value_t = 200, conflicts_with = "gguf")]
     pub batches: usize,
+    /// Tokens per window: each window predicts its tokens from the ones before it in the
+    /// window (a pretrained model).
+    #[arg(long, default_value_t = 512, requires = "gguf", conflicts_with = "run")]
+    pub window: usize,
+    /// Evaluate only the text's first N tokens (a pretrained model).
+    #[arg(long, requires = "gguf", conflicts_with = "run")]
+    pub max_tokens: Option<usize>,
     #[command(flatten)]
     pub compute: ComputeArgs,
     #[command(flatten)]
@@ -225,4 +240,16 @@ fn parse_ffn(text: &str) -> Result<FfnSpec, String> {
     text.to_ascii_lowercase()
         .parse()
         .map_err(|e: ffn_model::ModelError| e.to_string())
+}
+
+/// A pretrained model to use instead of a trained run.
+#[derive(Args)]
+pub struct PretrainedArgs {
+    /// A pretrained LLaMA-architecture model in a GGUF file (e.g.
+    /// models/SmolLM2-135M-Instruct.Q4_1.gguf from `scripts/fetch-model.sh smollm2`).
+    #[arg(long, value_name = "FILE")]
+    pub gguf: Option<PathBuf>,
+    /// Cap the pretrained model's context at N tokens (its rotary table and cache).
+    #[arg(long, value_name = "N", requires = "gguf", conflicts_with = "run")]
+    pub context: Option<usize>,
 }

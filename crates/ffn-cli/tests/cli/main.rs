@@ -12,6 +12,7 @@ mod interrupt;
 mod lm;
 mod out_dir;
 mod output;
+mod pretrained;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -19,6 +19,9 @@ pub struct Sampling {
     pub top_p: Option<f64>,
     /// Seed of the draws.
     pub seed: u64,
+    /// Generation ends after this token (a chat model's end-of-turn token), if given.
+    #[serde(default)]
+    pub stop: Option<u32>,
 }
 
 impl Sampling {
@@ -29,6 +32,7 @@ impl Sampling {
             top_k: None,
             top_p: None,
             seed: 0,
+            stop: None,
         }
     }
 
@@ -53,7 +57,7 @@ impl Sampling {
     }
 }
 
-/// Generates `count` tokens after `prompt` (at most the model's context; callers crop longer
+/// Generates `count` tokens after `prompt` (fewer when `sampling.stop` comes) (at most the model's context; callers crop longer
 /// prompts), calling `on_token` with each as it comes. With `cached`, positions already seen are
 /// kept in a key/value cache while the context fits the model's block; past it, and without
 /// `cached`, every step recomputes the last `block` tokens (the window the model was trained on).
@@ -88,6 +92,9 @@ pub fn generate(
         tokens.push(next);
         fresh = vec![next];
         on_token(next)?;
+        if sampling.stop == Some(next) {
+            break;
+        }
     }
     Ok(tokens.split_off(prompt.len()))
 }
@@ -184,6 +191,7 @@ mod tests {
             top_k: None,
             top_p: None,
             seed: 0,
+            stop: None,
         };
         let weights: Vec<f64> = logits.iter().map(|&l| (f64::from(l) / 2.0).exp()).collect();
         let total: f64 = weights.iter().sum();

@@ -7,6 +7,7 @@ mod config;
 mod finetune;
 mod generate;
 mod objective;
+mod pretrained;
 mod run;
 mod session;
 mod summary;
@@ -22,6 +23,7 @@ use ffn_model::CausalLm;
 pub use config::{LmConfig, LmModelSpec};
 pub use finetune::{LmFinetune, LoraTargets};
 pub use generate::{Sampling, choose, generate};
+pub use pretrained::{PretrainedLm, PretrainedText, SMOLLM2_FILE, fetched_smollm2};
 pub use run::LmRun;
 pub use summary::LmSummary;
 pub use sweep::{

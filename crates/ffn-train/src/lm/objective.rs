@@ -86,6 +86,7 @@ impl LanguageModeling<'_> {
             top_k: None,
             top_p: None,
             seed: self.config.seed,
+            stop: None,
         };
         let count = self.config.sample_tokens;
         let mut tokens = self.prompt.to_vec();
@@ -146,7 +147,7 @@ pub(crate) fn token_loss(model: &CausalLm, batch: TokenBatch) -> Result<Tensor<1
 }
 
 /// Mean cross-entropy of `logits` `[batch, seq, vocab]` against `targets` `[batch, seq]`.
-fn next_token_loss(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+pub(crate) fn next_token_loss(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
     let [b, t, vocab] = logits.dims();
     cross_entropy(
         logits.reshape([b * t, vocab]),

@@ -1,0 +1,126 @@
+//! `ffn lm generate --gguf` and `ffn lm eval --gguf` on SmolLM2-135M-Instruct: the chat answer,
+//! streamed text equal to the JSON's, perplexity, and every bad input as a one-line error. The
+//! model comes from `scripts/fetch-model.sh smollm2`; without it the tests that need it say so
+//! and pass, unless `FFN_REQUIRE_MODELS` is set (CI).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{assert_fails_with, datasets, ffn, ffn_ok};
+
+/// The model file, or `None` (with a note) when it has not been fetched.
+fn model_file() -> Option<PathBuf> {
+    ffn_train::fetched_smollm2(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+#[test]
+fn chat_answers_and_the_stream_equals_the_json() {
+    let Some(model) = model_file() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = model.to_str().unwrap();
+    let args = [
+        "lm",
+        "generate",
+        "--gguf",
+        model,
+        "--chat",
+        "--prompt",
+        "What is the capital of France?",
+        "--tokens",
+        "40",
+        "--temperature",
+        "0",
+    ];
+    let streamed = ffn_ok(&args, dir.path());
+    assert!(streamed.contains("Paris"), "{streamed}");
+    let json: Value =
+        serde_json::from_str(&ffn_ok(&[&args[..], &["--json"]].concat(), dir.path())).unwrap();
+    assert_eq!(streamed.trim_end(), json["text"].as_str().unwrap());
+    // The answer ended at the end-of-turn token (id 2), before the 40-token budget.
+    let ids: Vec<u32> = serde_json::from_value(json["token_ids"].clone()).unwrap();
+    assert!(ids.len() < 40 && ids.last() == Some(&2), "{ids:?}");
+}
+
+#[test]
+fn eval_reports_the_perplexity_of_consecutive_windows() {
+    let Some(model) = model_file() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let text = datasets().join("shakespeare.txt");
+    let out = ffn_ok(
+        &[
+            "lm",
+            "eval",
+            "--gguf",
+            model.to_str().unwrap(),
+            "--text",
+            text.to_str().unwrap(),
+            "--max-tokens",
+            "257",
+            "--window",
+            "128",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let loss = json["metrics"]["loss"].as_f64().unwrap();
+    let perplexity = json["metrics"]["perplexity"].as_f64().unwrap();
+    assert!((perplexity - loss.exp()).abs() < 1e-9 * perplexity);
+    // A pretrained model is far better than uniform over its 49,152 tokens (ln = 10.8).
+    assert!(loss > 1.0 && loss < 6.0, "{loss}");
+}
+
+#[test]
+fn bad_pretrained_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let iris = datasets().join("iris.csv");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../ffn-model/tests/fixtures/gguf/types.gguf");
+    let generate = |file: &str, extra: &[&str]| {
+        let prompt: &[&str] = if extra.contains(&"--prompt") {
+            &[]
+        } else {
+            &["--prompt", "x"]
+        };
+        ffn(
+            &[&["lm", "generate", "--gguf", file], prompt, extra].concat(),
+            dir.path(),
+        )
+    };
+    assert_fails_with(&generate(iris.to_str().unwrap(), &[]), "not a GGUF file");
+    assert_fails_with(&generate("absent.gguf", &[]), "cannot open");
+    assert_fails_with(
+        &generate(fixture.to_str().unwrap(), &[]),
+        "architecture is 'gpt2'; only 'llama' models can be loaded",
+    );
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(&fixture).unwrap();
+    std::fs::write(&truncated, &bytes[..1100]).unwrap();
+    assert_fails_with(&generate(truncated.to_str().unwrap(), &[]), "truncated");
+    assert_fails_with(
+        &ffn(
+            &["lm", "generate", "--run", "r", "--chat", "--prompt", "x"],
+            dir.path(),
+        ),
+        "cannot be used with",
+    );
+    let one_line = generate("absent.gguf", &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&one_line.stderr)
+            .trim()
+            .lines()
+            .count(),
+        1
+    );
+    let Some(model) = model_file() else { return };
+    let model = model.to_str().unwrap();
+    assert_fails_with(
+        &generate(
+            model,
+            &["--context", "4", "--prompt", "one two three four five six"],
+        ),
+        "the model's context is 4",
+    );
+    assert_fails_with(&generate(model, &["--prompt", ""]), "the prompt is empty");
+}
