@@ -276,6 +276,14 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The cache with one (empty) layer cache per block of a `blocks`-block model, when new.
+    fn for_blocks(&mut self, blocks: usize) -> &mut Self {
+        if self.layers.is_empty() {
+            self.layers = vec![LayerCache::default(); blocks];
+        }
+        self
+    }
 }
 
 /// The language model: token ids `[batch, seq]` to next-token logits `[batch, seq, vocab]`.
@@ -298,7 +306,7 @@ pub struct CausalLm {
 impl CausalLm {
     /// Logits of every position of `tokens` `[batch, seq]`, attending within the sequence.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Result<Tensor<3>, ModelError> {
-        self.run(tokens, None, &mut Trace::default())
+        self.run(tokens, None, &mut Trace::default(), false)
     }
 
     /// [`Self::forward`] with what the router of every mixture block did (none for dense
@@ -308,7 +316,7 @@ impl CausalLm {
         tokens: Tensor<2, Int>,
     ) -> Result<(Tensor<3>, Vec<RouterStats>), ModelError> {
         let mut trace = Trace::default();
-        let logits = self.run(tokens, None, &mut trace)?;
+        let logits = self.run(tokens, None, &mut trace, false)?;
         Ok((logits, trace.routers))
     }
 
@@ -322,7 +330,7 @@ impl CausalLm {
             probe: true,
             ..Trace::default()
         };
-        let logits = self.run(tokens, None, &mut trace)?;
+        let logits = self.run(tokens, None, &mut trace, false)?;
         Ok((logits, trace.activity, trace.routers))
     }
 
@@ -342,17 +350,31 @@ impl CausalLm {
         tokens: Tensor<2, Int>,
         cache: &mut KvCache,
     ) -> Result<Tensor<3>, ModelError> {
-        if cache.layers.is_empty() {
-            cache.layers = vec![LayerCache::default(); self.blocks.len()];
-        }
-        self.run(tokens, Some(cache), &mut Trace::default())
+        let cache = cache.for_blocks(self.blocks.len());
+        self.run(tokens, Some(cache), &mut Trace::default(), false)
     }
 
+    /// The next-token logits `[batch, vocab]` after `tokens` `[batch, seq]`: only the last
+    /// position goes through the final norm and the head. With a cache, `tokens` follow the
+    /// positions it holds, and it then holds them too.
+    pub fn next_token_logits(
+        &self,
+        tokens: Tensor<2, Int>,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor<2>, ModelError> {
+        let cache = cache.map(|cache| cache.for_blocks(self.blocks.len()));
+        let logits = self.run(tokens, cache, &mut Trace::default(), true)?;
+        let [batch, _, vocab] = logits.dims();
+        Ok(logits.reshape([batch, vocab]))
+    }
+
+    /// Logits of every position (of the last one only when `last_only`).
     fn run(
         &self,
         tokens: Tensor<2, Int>,
         mut cache: Option<&mut KvCache>,
         trace: &mut Trace,
+        last_only: bool,
     ) -> Result<Tensor<3>, ModelError> {
         let [batch, seq] = tokens.dims();
         let start = cache.as_ref().map_or(0, |c| c.len());
@@ -376,6 +398,10 @@ impl CausalLm {
             let layer = cache.as_deref_mut().map(|c| &mut c.layers[index]);
             x = block.forward(x, layer, trace)?;
         }
+        let x = match last_only {
+            true => x.slice([0..batch, seq - 1..seq, 0..self.d_model()]),
+            false => x,
+        };
         let x = self.norm.forward(x);
         Ok(match &self.head {
             Some(head) => head.affine(x),

@@ -228,6 +228,22 @@ fn cached_decoding_equals_the_full_forward() {
         let cached = values(Tensor::cat(pieces, 1));
         let full: Vec<f64> = full.iter().map(|&v| f64::from(v)).collect();
         assert_close(&cached, &full, 1e-5, 1e-5, "cached logits");
+        // Next-token logits: the last position's, from the whole window or after a cached prefix.
+        let vocab = model.vocab_size();
+        let last: Vec<f64> = (0..2)
+            .flat_map(|row| full[(row * 8 + 7) * vocab..(row * 8 + 8) * vocab].to_vec())
+            .collect();
+        let whole = model.next_token_logits(ids.clone(), None).unwrap();
+        assert_close(&values(whole), &last, 1e-5, 1e-5, "next-token logits");
+        let mut prefix = KvCache::default();
+        model
+            .next_token_logits(ids.clone().slice([0..2, 0..5]), Some(&mut prefix))
+            .unwrap();
+        let step = model
+            .next_token_logits(ids.clone().slice([0..2, 5..8]), Some(&mut prefix))
+            .unwrap();
+        assert_eq!(prefix.len(), 8);
+        assert_close(&values(step), &last, 1e-5, 1e-5, "cached next-token logits");
         // The context is full: one more position is an error, not a panic.
         let error = model
             .forward_cached(ids.slice([0..2, 0..1]), &mut cache)

@@ -84,11 +84,14 @@ pub fn generate(
     let mut fresh = prompt.to_vec();
     for _ in 0..count {
         let logits = if cached && tokens.len() <= block {
-            model.forward_cached(ids(&fresh, device), &mut cache)?
+            model.next_token_logits(ids(&fresh, device), Some(&mut cache))?
         } else {
-            model.forward(ids(&tokens[tokens.len().saturating_sub(block)..], device))?
+            model.next_token_logits(
+                ids(&tokens[tokens.len().saturating_sub(block)..], device),
+                None,
+            )?
         };
-        let next = choose(&last_logits(logits)?, sampling, &mut rng);
+        let next = choose(&host_logits(logits)?, sampling, &mut rng);
         tokens.push(next);
         fresh = vec![next];
         on_token(next)?;
@@ -105,11 +108,9 @@ fn ids(tokens: &[u32], device: &Device) -> Tensor<2, Int> {
     Tensor::from_data(TensorData::new(values, [1, tokens.len()]), device)
 }
 
-/// The logits of the last position of `[1, len, vocab]`, on the host.
-fn last_logits(logits: Tensor<3>) -> Result<Vec<f32>, TrainError> {
-    let [_, len, vocab] = logits.dims();
+/// The logits `[1, vocab]` on the host.
+fn host_logits(logits: Tensor<2>) -> Result<Vec<f32>, TrainError> {
     logits
-        .slice([0..1, len - 1..len, 0..vocab])
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
