@@ -4,6 +4,7 @@
 
 pub(crate) mod dequant;
 pub(crate) mod gguf;
+pub(crate) mod gguf_format;
 pub(crate) mod gguf_llama;
 pub(crate) mod hf_import;
 pub(crate) mod hf_layout;
