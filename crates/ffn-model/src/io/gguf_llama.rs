@@ -85,6 +85,24 @@ pub fn load_gguf_llama(
     device: &Device,
 ) -> Result<(CausalLm, CausalLmConfig), ModelError> {
     let config = gguf_llama_config(file, max_context)?;
+    // Every tensor is checked against the sizes before anything is allocated: sizes in damaged
+    // metadata fail here, not in an allocation.
+    for (name, shape) in stored_shapes(&config) {
+        let info = file
+            .tensors()
+            .get(&name)
+            .ok_or_else(|| ModelError::MissingWeight {
+                path: file.path().to_path_buf(),
+                key: name.clone(),
+            })?;
+        if info.shape != shape {
+            return Err(ModelError::WeightShape {
+                key: name,
+                expected: shape,
+                actual: info.shape.clone(),
+            });
+        }
+    }
     let mut model = config.init(device)?;
     let d_model = config.d_model;
     let kv_width = config.n_kv_heads.unwrap_or(config.n_heads) * (d_model / config.n_heads);
@@ -138,6 +156,36 @@ pub fn load_gguf_llama(
         dense(head, "output.weight", d_model, config.vocab_size)?;
     }
     Ok((model, config))
+}
+
+/// Every tensor a LLaMA model of `config` reads, with its row-major shape as GGUF stores it
+/// (projections `[out, in]`).
+fn stored_shapes(config: &CausalLmConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, ff, vocab) = (config.d_model, config.d_ff, config.vocab_size);
+    let kv = config.n_kv_heads.unwrap_or(config.n_heads) * (d / config.n_heads.max(1));
+    let mut shapes = vec![
+        ("token_embd.weight".to_string(), vec![vocab, d]),
+        ("output_norm.weight".to_string(), vec![d]),
+    ];
+    if !config.tied_head {
+        shapes.push(("output.weight".to_string(), vec![vocab, d]));
+    }
+    for i in 0..config.n_layers {
+        for (stem, shape) in [
+            ("attn_norm", vec![d]),
+            ("attn_q", vec![d, d]),
+            ("attn_k", vec![kv, d]),
+            ("attn_v", vec![kv, d]),
+            ("attn_output", vec![d, d]),
+            ("ffn_norm", vec![d]),
+            ("ffn_gate", vec![ff, d]),
+            ("ffn_up", vec![ff, d]),
+            ("ffn_down", vec![d, ff]),
+        ] {
+            shapes.push((format!("blk.{i}.{stem}.weight"), shape));
+        }
+    }
+    shapes
 }
 
 /// Sets the scale of an RMSNorm (the only norm LLaMA uses).

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ffn_model::{GgmlType, Gguf, GgufValue, ModelError, gguf_llama_config};
+use ffn_model::{GgmlType, Gguf, GgufValue, ModelError, gguf_llama_config, load_gguf_llama};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
@@ -106,4 +106,18 @@ fn damaged_files_give_errors_not_panics() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("cannot open"), "{err}");
+}
+
+#[test]
+fn metadata_that_does_not_fit_the_tensors_is_named_before_anything_is_allocated() {
+    let path = fixture().with_file_name("llama_wrong_sizes.gguf");
+    let file = Gguf::open(&path).unwrap();
+    // The metadata claims a 2^20-wide model; its embedding is 8 wide.
+    let err = load_gguf_llama(&file, None, &crate::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'token_embd.weight' has shape [4, 8], expected [4, 1048576]"),
+        "{err}"
+    );
 }
