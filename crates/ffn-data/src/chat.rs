@@ -60,14 +60,17 @@ impl ChatTemplate {
         bos: &str,
         eos: &str,
     ) -> Result<String, DataError> {
-        let template = self.env.get_template(NAME).expect("added in new");
-        template
+        let cannot =
+            |e: Error| DataError::Tokenizer(format!("cannot apply the chat template: {e}"));
+        self.env
+            .get_template(NAME)
+            .map_err(cannot)?
             .render(context! {
                 messages => messages,
                 add_generation_prompt => add_generation_prompt,
                 bos_token => bos,
                 eos_token => eos,
             })
-            .map_err(|e| DataError::Tokenizer(format!("cannot apply the chat template: {e}")))
+            .map_err(cannot)
     }
 }

@@ -33,7 +33,7 @@ impl GgmlType {
             30 => Self::Bf16,
             8 => Self::Q8_0,
             3 => Self::Q4_1,
-            other => Self::Unsupported(other, unsupported_name(other)),
+            other => Self::Unsupported(other, unsupported(other).0),
         }
     }
 
@@ -57,7 +57,7 @@ impl GgmlType {
             Self::F16 | Self::Bf16 => (1, 2),
             Self::Q8_0 => (QUANT_BLOCK, 2 + QUANT_BLOCK),
             Self::Q4_1 => (QUANT_BLOCK, 4 + QUANT_BLOCK / 2),
-            Self::Unsupported(id, _) => unsupported_geometry(id)?,
+            Self::Unsupported(id, _) => unsupported(id).1?,
         };
         elements
             .is_multiple_of(block)
@@ -124,50 +124,37 @@ fn convert(
     values
 }
 
-/// Values per block and bytes per block of the ggml types this reader does not convert, where
-/// known (ggml's `type_traits`), so that their byte ranges are still checked.
-fn unsupported_geometry(id: u32) -> Option<(usize, usize)> {
-    Some(match id {
-        2 => (32, 18),
-        6 => (32, 22),
-        7 => (32, 24),
-        9 => (32, 36),
-        10 => (256, 84),
-        11 => (256, 110),
-        12 => (256, 144),
-        13 => (256, 176),
-        14 => (256, 210),
-        15 => (256, 292),
-        24 => (1, 1),
-        25 => (1, 2),
-        26 => (1, 4),
-        27 | 28 => (1, 8),
-        _ => return None,
-    })
-}
+/// Values per block and bytes per block of a ggml type.
+type BlockGeometry = (usize, usize);
 
-/// ggml's names of the types this reader does not convert.
-fn unsupported_name(id: u32) -> &'static str {
-    match id {
-        2 => "Q4_0",
-        6 => "Q5_0",
-        7 => "Q5_1",
-        9 => "Q8_1",
-        10 => "Q2_K",
-        11 => "Q3_K",
-        12 => "Q4_K",
-        13 => "Q5_K",
-        14 => "Q6_K",
-        15 => "Q8_K",
-        16..=23 | 29 => "IQ (importance) quantisation",
-        24 => "I8",
-        25 => "I16",
-        26 => "I32",
-        27 => "I64",
-        28 => "F64",
-        34 => "TQ1_0",
-        35 => "TQ2_0",
-        39 => "MXFP4",
-        _ => "an unknown type",
+/// The ggml types this reader does not convert: id, name, and values and bytes per block where
+/// known (ggml's `type_traits`), so that their byte ranges are still checked.
+const UNSUPPORTED: &[(u32, &str, Option<BlockGeometry>)] = &[
+    (2, "Q4_0", Some((32, 18))),
+    (6, "Q5_0", Some((32, 22))),
+    (7, "Q5_1", Some((32, 24))),
+    (9, "Q8_1", Some((32, 36))),
+    (10, "Q2_K", Some((256, 84))),
+    (11, "Q3_K", Some((256, 110))),
+    (12, "Q4_K", Some((256, 144))),
+    (13, "Q5_K", Some((256, 176))),
+    (14, "Q6_K", Some((256, 210))),
+    (15, "Q8_K", Some((256, 292))),
+    (24, "I8", Some((1, 1))),
+    (25, "I16", Some((1, 2))),
+    (26, "I32", Some((1, 4))),
+    (27, "I64", Some((1, 8))),
+    (28, "F64", Some((1, 8))),
+    (34, "TQ1_0", None),
+    (35, "TQ2_0", None),
+    (39, "MXFP4", None),
+];
+
+/// The entry of ggml type `id` in [`UNSUPPORTED`]: its name and geometry.
+fn unsupported(id: u32) -> (&'static str, Option<BlockGeometry>) {
+    match UNSUPPORTED.iter().find(|(known, ..)| *known == id) {
+        Some(&(_, name, geometry)) => (name, geometry),
+        None if (16..=23).contains(&id) || id == 29 => ("IQ (importance) quantisation", None),
+        None => ("an unknown type", None),
     }
 }

@@ -107,12 +107,13 @@ impl Gguf {
 
     /// The value of `key` as a non-negative integer.
     pub fn usize(&self, key: &str) -> Result<usize, ModelError> {
-        match self.require(key)? {
+        let value = self.require(key)?;
+        match value {
             GgufValue::Unsigned(v) => usize::try_from(*v).ok(),
             GgufValue::Signed(v) => usize::try_from(*v).ok(),
             _ => None,
         }
-        .ok_or_else(|| self.wrong_type(key, "a non-negative integer", self.get(key).unwrap()))
+        .ok_or_else(|| self.wrong_type(key, "a non-negative integer", value))
     }
 
     /// The value of `key` as a float (integers are accepted).

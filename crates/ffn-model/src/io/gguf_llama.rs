@@ -11,12 +11,10 @@ use burn::module::Param;
 use burn::prelude::*;
 
 use super::gguf::Gguf;
-use super::hf_import::{check_shape, set_dense, weight_matrix};
+use super::hf_import::{set_dense, weight_matrix};
 use super::hf_layout::Stored;
-use super::safetensors::HostTensor;
 use crate::{
-    BlockFfn, CausalLm, CausalLmConfig, FeedForward, FfnKind, FfnSpec, ModelError, Norm, NormKind,
-    Positions,
+    CausalLm, CausalLmConfig, FeedForward, FfnKind, FfnSpec, ModelError, Norm, NormKind, Positions,
 };
 
 /// The one architecture this loader builds.
@@ -106,13 +104,9 @@ pub fn load_gguf_llama(
     let mut model = config.init(device)?;
     let d_model = config.d_model;
     let kv_width = config.n_kv_heads.unwrap_or(config.n_heads) * (d_model / config.n_heads);
-    let read = |name: &str, shape: &[usize]| -> Result<HostTensor, ModelError> {
-        let tensor = file.tensor(name)?;
-        check_shape(&tensor, name, shape)?;
-        Ok(tensor)
-    };
+    // Shapes were checked above; the tensors are only converted here.
     let vector = |name: &str| -> Result<Param<Tensor<1>>, ModelError> {
-        let t = read(name, &[d_model])?;
+        let t = file.tensor(name)?;
         Ok(Param::from_data(
             TensorData::new(t.values, [d_model]),
             device,
@@ -128,7 +122,7 @@ pub fn load_gguf_llama(
         );
         Ok::<_, ModelError>(())
     };
-    let embedding = read("token_embd.weight", &[config.vocab_size, d_model])?;
+    let embedding = file.tensor("token_embd.weight")?;
     model.tokens.weight = Param::from_data(
         TensorData::new(embedding.values, [config.vocab_size, d_model]),
         device,
@@ -140,13 +134,14 @@ pub fn load_gguf_llama(
         dense(&mut block.attn.k, &name("attn_k"), d_model, kv_width)?;
         dense(&mut block.attn.v, &name("attn_v"), d_model, kv_width)?;
         dense(&mut block.attn.o, &name("attn_output"), d_model, d_model)?;
-        let BlockFfn::Dense(ffn) = &mut block.ffn else {
-            unreachable!("gguf_llama_config builds dense blocks")
+        // gguf_llama_config builds dense, pre-normed SwiGLU blocks, so these are all present.
+        let Some(ffn) = block.ffn.dense_mut() else {
+            return Err(not_llama("a mixture-of-experts block"));
         };
-        if let Some(norm) = ffn.norm.as_mut() {
-            set_gamma(norm, vector(&name("ffn_norm"))?);
-        }
-        let gate = ffn.gate.as_mut().expect("SwiGLU blocks have a gate");
+        let (Some(norm), Some(gate)) = (ffn.norm.as_mut(), ffn.gate.as_mut()) else {
+            return Err(not_llama("an FFN without its norm or gate"));
+        };
+        set_gamma(norm, vector(&name("ffn_norm"))?);
         dense(gate, &name("ffn_gate"), d_model, config.d_ff)?;
         dense(&mut ffn.up, &name("ffn_up"), d_model, config.d_ff)?;
         dense(&mut ffn.down, &name("ffn_down"), config.d_ff, d_model)?;
@@ -186,6 +181,14 @@ fn stored_shapes(config: &CausalLmConfig) -> Vec<(String, Vec<usize>)> {
         }
     }
     shapes
+}
+
+/// The error of a built block that is not the LLaMA block `gguf_llama_config` describes.
+fn not_llama(what: &str) -> ModelError {
+    ModelError::InvalidConfig {
+        layer: "LLaMA (GGUF)",
+        reason: format!("the configuration built {what}"),
+    }
 }
 
 /// Sets the scale of an RMSNorm (the only norm LLaMA uses).
