@@ -48,10 +48,15 @@ pub use io::gguf_llama::{LLAMA, gguf_llama_config, load_gguf_llama};
 pub use io::hf_import::{ImportedFfn, import_hf_ffn};
 pub use io::hf_layout::HfLayout;
 pub use io::hf_moe::{ImportedMoe, MoeLayout, import_hf_moe};
+pub use io::peft::{
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, PeftLoraConfig, load_peft_adapter, peft_adapter_bytes,
+};
 pub use io::persist::{
     load_module, load_module_bytes, module_bytes, save_module, write_atomically,
 };
-pub use io::safetensors::{HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, write_safetensors};
+pub use io::safetensors::{
+    HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, safetensors_bytes, write_safetensors,
+};
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::{DEFAULT_NORM_EPSILON, HiddenLayer, Mlp, MlpConfig};
 pub use moe::{MoeFfn, MoeFfnConfig, RouterStats};

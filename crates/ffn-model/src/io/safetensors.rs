@@ -276,6 +276,17 @@ pub fn write_safetensors(
     tensors: &[(String, HostTensor)],
     metadata: BTreeMap<String, String>,
 ) -> Result<(), ModelError> {
+    let bytes = safetensors_bytes(path, tensors, metadata)?;
+    crate::write_atomically(path, &bytes).map_err(|e| save_error(path, e.to_string()))
+}
+
+/// The bytes of a safetensors file of `tensors` (as F32) and the string `metadata`, meant for
+/// `path` (named in errors); fails when a tensor's values do not fill its shape.
+pub fn safetensors_bytes(
+    path: &Path,
+    tensors: &[(String, HostTensor)],
+    metadata: BTreeMap<String, String>,
+) -> Result<Vec<u8>, ModelError> {
     for (name, tensor) in tensors {
         if tensor.shape.iter().product::<usize>() != tensor.values.len() {
             return Err(save_error(
@@ -292,9 +303,7 @@ pub fn write_safetensors(
         .iter()
         .map(|(name, tensor)| (name.as_str(), F32View { tensor }));
     let metadata = (!metadata.is_empty()).then(|| metadata.into_iter().collect());
-    let bytes =
-        safetensors::serialize(views, metadata).map_err(|e| save_error(path, e.to_string()))?;
-    crate::write_atomically(path, &bytes).map_err(|e| save_error(path, e.to_string()))
+    safetensors::serialize(views, metadata).map_err(|e| save_error(path, e.to_string()))
 }
 
 /// The shard files named by the index at `path`, in a stable order, each once.
