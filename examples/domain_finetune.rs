@@ -105,7 +105,7 @@ fn main() -> anyhow::Result<()> {
                     ..LoraConfig::default()
                 }),
                 lora_targets: lora.unwrap_or_default(),
-                freeze: Vec::new(),
+                ..LmFinetune::default()
             };
             let (run, summary): (PathBuf, Option<LmSummary>) = match way {
                 Way::AsIs => (base.clone(), None),

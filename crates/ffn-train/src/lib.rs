@@ -47,7 +47,8 @@ pub use inspect::{
 pub use lm::{
     LmConfig, LmFinetune, LmModelSpec, LmRun, LmSummary, LoraTargets, PretrainedLm, PretrainedText,
     SMOLLM2_FILE, Sampling, SweepConfig, SweepSummary, VariantResult, choose, equal_parameter_d_ff,
-    fetched_smollm2, finetune_lm, generate, mean_sd, resume_lm, sweep_lm, train_lm, variant_config,
+    fetched_smollm2, finetune_lm, generate, mean_sd, mean_window_loss, resume_lm, sweep_lm,
+    train_lm, variant_config,
 };
 pub use loss::{
     LossConfig, RegressionLoss, binary_cross_entropy_with_logits, cross_entropy, huber, mse,

@@ -1,13 +1,12 @@
 //! Checkpoints: after every epoch the weights, the optimiser state and `state.json` (which
 //! commits them), each written atomically, so a run killed at any moment resumes exactly.
 
-use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::EpochRecord;
 use super::early_stopping::Monitor;
+use super::{EpochRecord, Objective};
 pub use crate::run::CheckpointPoint;
 use crate::{RunDir, Schedule, TrainError};
 
@@ -69,9 +68,10 @@ impl CheckpointState {
 
 /// Writes the model and optimiser files of `state`'s point, then `state.json` (which commits
 /// them), then removes the files of the checkpoint before and rewrites the metrics logs.
-pub(crate) fn save<M: Module>(
+pub(crate) fn save<O: Objective>(
     run: &RunDir,
-    model: &M,
+    objective: &O,
+    model: &O::Model,
     optimizer: &ModuleOptimizer,
     state: &CheckpointState,
 ) -> Result<(), TrainError> {
@@ -82,7 +82,7 @@ pub(crate) fn save<M: Module>(
         .then(|| run.read_json::<CheckpointState>(&run.state()))
         .transpose()?
         .map(|s| s.point());
-    run.save_weights(model, &run.checkpoint_model(point))?;
+    objective.save_weights(run, model, &run.checkpoint_model(point))?;
     let bytes = optimizer.into_bytes().map_err(|e| TrainError::Run {
         path: run.checkpoint_optimizer(point),
         reason: format!("cannot serialise the optimiser: {e}"),

@@ -1,9 +1,8 @@
 //! Early stopping: the best monitored loss so far, its weights, and when patience runs out.
 
-use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
-use super::CheckpointState;
+use super::{CheckpointState, Objective};
 use crate::{EarlyStoppingConfig, RunDir, TrainError};
 
 /// Early-stopping bookkeeping, saved with every checkpoint.
@@ -17,12 +16,13 @@ pub(crate) struct Monitor {
 /// Records the monitored `loss` of the epoch just ended (`state.epoch`): an improvement saves
 /// `model` as the best weights (when they are to be restored); patience running out sets
 /// `state.stopped_early`.
-pub(crate) fn update<M: Module>(
+pub(crate) fn update<O: Objective>(
     config: Option<&EarlyStoppingConfig>,
     state: &mut CheckpointState,
     loss: f64,
-    model: &M,
+    model: &O::Model,
     run: &RunDir,
+    objective: &O,
 ) -> Result<(), TrainError> {
     let Some(early) = config else {
         return Ok(());
@@ -36,7 +36,7 @@ pub(crate) fn update<M: Module>(
         monitor.best_epoch = state.epoch;
         monitor.bad_epochs = 0;
         if early.restore_best {
-            run.save_weights(model, &run.best_model())?;
+            objective.save_weights(run, model, &run.best_model())?;
         }
     } else {
         monitor.bad_epochs += 1;

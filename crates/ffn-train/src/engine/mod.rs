@@ -10,6 +10,7 @@ mod resume;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{Module, ParamId};
@@ -47,6 +48,27 @@ pub(crate) trait Objective {
     /// Metrics of a snapshot of the model after a round: on the training data and, when there
     /// is some, the validation data.
     fn evaluate(&self, model: &Self::Model) -> Result<Evaluation, TrainError>;
+
+    /// Writes the weights of `model` to `path` in `run` (checkpoints, best weights): all of
+    /// them, as Burn's record, unless the objective keeps less.
+    fn save_weights(
+        &self,
+        run: &RunDir,
+        model: &Self::Model,
+        path: &Path,
+    ) -> Result<(), TrainError> {
+        run.save_weights(model, path)
+    }
+
+    /// `structure` with the weights [`Self::save_weights`] wrote to `path` in `run`.
+    fn load_weights(
+        &self,
+        run: &RunDir,
+        structure: Self::Model,
+        path: &Path,
+    ) -> Result<Self::Model, TrainError> {
+        run.load_weights(structure, path)
+    }
 }
 
 /// What an evaluation after a round found.
@@ -163,7 +185,7 @@ impl<O: Objective> Engine<'_, O> {
                 } => (model, lr, mean_loss),
                 RoundEnd::Stopped(model) => {
                     state.round_seconds += started.elapsed().as_secs_f64();
-                    checkpoint::save(self.run, &model, &optimizer, &state)?;
+                    checkpoint::save(self.run, &self.objective, &model, &optimizer, &state)?;
                     return Err(self.interrupted(&state));
                 }
             };
@@ -192,6 +214,7 @@ impl<O: Objective> Engine<'_, O> {
                 monitored,
                 &snapshot,
                 self.run,
+                &self.objective,
             )?;
             let record = EpochRecord {
                 epoch: state.epoch,
@@ -207,7 +230,7 @@ impl<O: Objective> Engine<'_, O> {
             state.round_seconds = 0.0;
             state.train_seconds += record.seconds;
             state.history.push(record);
-            checkpoint::save(self.run, &model, &optimizer, &state)?;
+            checkpoint::save(self.run, &self.objective, &model, &optimizer, &state)?;
             if let Some(record) = state.history.last() {
                 stop |= progress(Progress::Epoch(record)).is_break();
             }
@@ -217,7 +240,8 @@ impl<O: Objective> Engine<'_, O> {
         }
         let restored = early_stopping::restores(settings.early_stopping.as_ref(), &state);
         let model = if restored {
-            self.run.load_weights(model, &self.run.best_model())?
+            self.objective
+                .load_weights(self.run, model, &self.run.best_model())?
         } else {
             model
         };

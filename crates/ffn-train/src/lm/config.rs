@@ -80,6 +80,24 @@ impl LmModelSpec {
         vocab * d + positions + head + layers * (2 * d * d + 2 * d * kv + ffn)
     }
 
+    /// The spec of the model `config` (a pretrained model's, for its run's `config.json`; the
+    /// norm's kind and epsilon and the rotary base are the model's own).
+    pub fn describing(config: &CausalLmConfig) -> Self {
+        Self {
+            layers: config.n_layers,
+            heads: config.n_heads,
+            kv_heads: config.n_kv_heads,
+            d_model: config.d_model,
+            d_ff: config.d_ff,
+            ffn: config.ffn,
+            positions: config.positions,
+            block: config.block_size,
+            tied_head: config.tied_head,
+            bias: config.bias,
+            dropout: config.dropout,
+        }
+    }
+
     /// The model's config for a vocabulary of `vocab_size` ids.
     pub fn model_config(&self, vocab_size: usize) -> CausalLmConfig {
         CausalLmConfig::new(vocab_size, self.block)
@@ -184,6 +202,38 @@ impl Default for LmConfig {
 }
 
 impl LmConfig {
+    /// The starting recipe of a LoRA fine-tune of a pretrained model on the CPU: windows of 128
+    /// tokens, batch 8, 200 steps evaluated every 50 on 8 batches (32 at the end), AdamW at
+    /// 5e-4 without weight decay, 20 warm-up steps then cosine to 5e-5, clip 1.0, 32-token
+    /// samples.
+    pub fn pretrained_lora() -> Self {
+        Self {
+            model: LmModelSpec {
+                block: 128,
+                ..LmModelSpec::default()
+            },
+            batch: 8,
+            steps: 200,
+            eval_interval: 50,
+            eval_batches: 8,
+            final_eval_batches: 32,
+            lr: 5e-4,
+            optimizer: OptimizerConfig::Adamw(AdamParams {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+                amsgrad: false,
+            }),
+            schedule: ScheduleConfig::GptCosine {
+                warmup_steps: 20,
+                min_lr: 5e-5,
+            },
+            sample_tokens: 32,
+            ..Self::default()
+        }
+    }
+
     /// Reads a config file; missing fields take their defaults, unknown fields are errors.
     pub fn load(path: &std::path::Path) -> Result<Self, TrainError> {
         crate::run::read_json_file(path, "language-model config")

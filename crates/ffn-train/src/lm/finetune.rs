@@ -2,15 +2,25 @@
 //! attention projections or both, or every weight outside the frozen parts.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::ParamId;
 use burn::prelude::*;
-use ffn_model::{CausalLm, DenseLayers, LoraConfig};
+use ffn_model::{CausalLm, DenseLayers, Gguf, LoraConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::params::{parameters, path_matches};
+use crate::run::sha256_hex;
+
+/// The SHA-256 of the file at `path`, in hex.
+pub(crate) fn file_sha256(path: &Path) -> Result<String, TrainError> {
+    let bytes = std::fs::read(path).map_err(|e| TrainError::Run {
+        path: path.to_path_buf(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    Ok(sha256_hex(&bytes))
+}
 
 /// The projections that get LoRA adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -45,8 +55,14 @@ impl LoraTargets {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LmFinetune {
-    /// The language-model run whose weights and tokenizer start the run.
+    /// The language-model run whose weights and tokenizer start the run (empty with `gguf`).
     pub from: PathBuf,
+    /// Or a pretrained model in a GGUF file: its weights stay in the file, and the run saves
+    /// only its LoRA adapters, in PEFT's format.
+    pub gguf: Option<PathBuf>,
+    /// The SHA-256 of the `gguf` file, recorded when the run starts: its adapters apply to
+    /// that file only.
+    pub base_sha256: Option<String>,
     /// LoRA adapters, if any: then only they train.
     pub lora: Option<LoraConfig>,
     /// The projections that get adapters.
@@ -60,6 +76,17 @@ pub struct LmFinetune {
 impl LmFinetune {
     /// Checks the values that do not need the model.
     pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |msg: &str| Err(TrainError::InvalidConfig(msg.into()));
+        match (self.from.as_os_str().is_empty(), &self.gguf) {
+            (true, None) => return bad("give the model to fine-tune: a run (--from) or --gguf"),
+            (false, Some(_)) => return bad("give --from or --gguf, not both"),
+            (_, Some(_)) if self.lora.is_none() => {
+                return bad(
+                    "a pretrained model is fine-tuned through LoRA adapters: give --lora-rank",
+                );
+            }
+            _ => {}
+        }
         if let Some(lora) = &self.lora {
             lora.validate()?;
             if !self.freeze.is_empty() {
@@ -70,6 +97,32 @@ impl LmFinetune {
             }
         }
         Ok(())
+    }
+
+    /// The pretrained base of a fine-tune of a GGUF model, opened after checking that the file
+    /// is the one the run started from (when the run recorded its hash); `None` for a run
+    /// fine-tuned from another run.
+    pub fn open_base(&self) -> Result<Option<Gguf>, TrainError> {
+        let Some(path) = &self.gguf else {
+            return Ok(None);
+        };
+        let file = Gguf::open(path)?;
+        if let Some(saved) = &self.base_sha256 {
+            let now = file_sha256(path)?;
+            if &now != saved {
+                return Err(TrainError::Run {
+                    path: path.clone(),
+                    reason: format!(
+                        "is not the model these adapters were trained on (SHA-256 {}…, the run \
+                         recorded {}…); adapters apply only to their own base: restore that \
+                         file, or fine-tune again",
+                        &now[..12],
+                        &saved[..12.min(saved.len())]
+                    ),
+                });
+            }
+        }
+        Ok(Some(file))
     }
 
     /// `model` with fresh adapters (drawn on `device`) on the targets; as it is without LoRA.

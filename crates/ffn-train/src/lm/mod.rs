@@ -12,6 +12,7 @@ mod run;
 mod session;
 mod summary;
 mod sweep;
+mod weights;
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -23,7 +24,9 @@ use ffn_model::CausalLm;
 pub use config::{LmConfig, LmModelSpec};
 pub use finetune::{LmFinetune, LoraTargets};
 pub use generate::{Sampling, choose, generate};
-pub use pretrained::{PretrainedLm, PretrainedText, SMOLLM2_FILE, fetched_smollm2};
+pub use pretrained::{
+    PretrainedLm, PretrainedText, SMOLLM2_FILE, fetched_smollm2, mean_window_loss,
+};
 pub use run::LmRun;
 pub use summary::LmSummary;
 pub use sweep::{
@@ -46,27 +49,48 @@ pub fn train_lm(
     Session::start(config.clone(), out, Start::Scratch, progress)?.train(progress)
 }
 
-/// Fine-tunes the language-model run `finetune.from` on `config.text` into `out`: the model,
-/// its size and its tokenizer come from the source (characters it does not know train as the
-/// unknown id, announced through `progress`); `finetune` says what trains.
+/// Fine-tunes a model on `config.text` into `out`: the language-model run `finetune.from`, or
+/// the pretrained model in the GGUF file `finetune.gguf` (trained on windows of
+/// `config.model.block` tokens; the run then saves only its adapters, in PEFT's format). The
+/// model, its size and its tokenizer come from the source (characters a run's tokenizer does
+/// not know train as the unknown id, announced through `progress`); `finetune` says what
+/// trains.
 pub fn finetune_lm(
     config: &LmConfig,
     finetune: &LmFinetune,
     out: &Path,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<LmSummary, TrainError> {
-    let source = LmRun::open(&finetune.from)?;
+    finetune.validate()?;
     let mut config = config.clone();
-    config.model = source.config.model.clone();
-    config.tokenizer = source.tokenizer.kind();
+    let mut finetune = finetune.clone();
     let cpu = burn::prelude::Device::flex();
     cpu.seed(config.seed);
-    let base = source.model(&cpu)?;
-    let finetune = finetune.clone();
+    let (base, tokenizer) = match &finetune.gguf {
+        Some(path) => {
+            let block = config.model.block;
+            let pretrained = PretrainedLm::open(path, Some(block), &cpu)?;
+            if pretrained.config.block_size < block {
+                return Err(TrainError::InvalidConfig(format!(
+                    "--block {block} is longer than the model's context of {} tokens",
+                    pretrained.config.block_size
+                )));
+            }
+            finetune.base_sha256 = Some(finetune::file_sha256(path)?);
+            config.model = LmModelSpec::describing(&pretrained.config);
+            (pretrained.model, pretrained.text.tokenizer)
+        }
+        None => {
+            let source = LmRun::open(&finetune.from)?;
+            config.model = source.config.model.clone();
+            (source.model(&cpu)?, source.tokenizer)
+        }
+    };
+    config.tokenizer = tokenizer.kind();
     let model = finetune.attach_lora(base, &cpu)?;
     let start = Start::Pretrained {
         model: Box::new(model),
-        tokenizer: source.tokenizer,
+        tokenizer,
         finetune,
     };
     Session::start(config, out, start, progress)?.train(progress)

@@ -2,14 +2,17 @@
 //! seeded random windows of the training tokens, next-token cross-entropy, and the loss,
 //! perplexity and bits per character of seeded validation batches.
 
+use std::path::Path;
+
 use burn::prelude::*;
 use ffn_data::{SplitMix64, TokenBatch, TokenSplit, Tokenizer, Windows};
 use ffn_model::CausalLm;
 
+use super::weights::LmWeights;
 use super::{LmConfig, Sampling, generate};
 use crate::engine::Evaluation;
 use crate::inspect::FfnActivityTally;
-use crate::{Metrics, TrainError, cross_entropy};
+use crate::{Metrics, RunDir, TrainError, cross_entropy};
 
 /// Stream of the evaluation batches (the training rounds use streams 0, 1, ...).
 const EVAL_STREAM: u64 = u64::MAX;
@@ -28,6 +31,8 @@ pub(crate) struct LanguageModeling<'a> {
     pub device: &'a Device,
     /// Batches of each evaluation.
     pub eval_batches: usize,
+    /// What the checkpoints hold.
+    pub weights: LmWeights,
 }
 
 impl<'a> LanguageModeling<'a> {
@@ -47,6 +52,7 @@ impl<'a> LanguageModeling<'a> {
             chars_per_token: split.chars_per_token,
             device,
             eval_batches: config.eval_batches,
+            weights: LmWeights::Full,
         })
     }
 
@@ -197,5 +203,18 @@ impl crate::engine::Objective for LanguageModeling<'_> {
             dead_neurons: tally.dead_fractions(),
             expert_tokens: tally.expert_tokens(),
         })
+    }
+
+    fn save_weights(&self, run: &RunDir, model: &CausalLm, path: &Path) -> Result<(), TrainError> {
+        self.weights.save(run, model, path)
+    }
+
+    fn load_weights(
+        &self,
+        run: &RunDir,
+        structure: CausalLm,
+        path: &Path,
+    ) -> Result<CausalLm, TrainError> {
+        self.weights.load(run, structure, path)
     }
 }

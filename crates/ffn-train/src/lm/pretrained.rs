@@ -185,7 +185,7 @@ impl PretrainedText {
 
 /// Mean next-token loss of `model` over `ids`, in consecutive windows of `window` inputs (the
 /// last one shorter), every token after the first predicted once.
-pub(crate) fn mean_window_loss(
+pub fn mean_window_loss(
     model: &CausalLm,
     ids: &[u32],
     window: usize,

@@ -4,10 +4,11 @@ use std::path::Path;
 
 use burn::prelude::*;
 use ffn_data::{Text, TokenSplit, Tokenizer, Windows};
-use ffn_model::CausalLm;
+use ffn_model::{CausalLm, DenseLayers, load_gguf_llama};
 
 use super::objective::evaluate_windows;
-use super::{LmConfig, LmSummary};
+use super::weights::LmWeights;
+use super::{LmConfig, LmFinetune, LmSummary};
 use crate::{Metrics, RunDir, TrainError};
 
 /// A language-model run: its config, tokenizer and (when training finished) summary.
@@ -58,9 +59,21 @@ impl LmRun {
         })
     }
 
-    /// The final model on `device`.
+    /// How the run was fine-tuned, if it was.
+    pub fn finetune(&self) -> Result<Option<LmFinetune>, TrainError> {
+        let path = self.run.lm_finetune();
+        path.exists().then(|| self.run.read_json(&path)).transpose()
+    }
+
+    /// The final model on `device` (a fine-tuned pretrained model: its base, checked to be the
+    /// file the run started from, with the run's adapters merged).
     pub fn model(&self, device: &Device) -> Result<CausalLm, TrainError> {
-        let path = self.run.model();
+        let finetune = self.finetune()?;
+        let weights = LmWeights::of(finetune.as_ref());
+        let path = match weights {
+            LmWeights::Full => self.run.model(),
+            LmWeights::Adapters(_) => self.run.peft_weights(),
+        };
         if !path.exists() {
             return Err(TrainError::Run {
                 path,
@@ -69,12 +82,15 @@ impl LmRun {
                     .into(),
             });
         }
-        let structure = self
-            .config
-            .model
-            .model_config(self.tokenizer.vocab_size())
-            .init(device)?;
-        self.run.load_weights(structure, &path)
+        let structure = match finetune.map(|f| f.open_base()).transpose()?.flatten() {
+            Some(base) => load_gguf_llama(&base, None, device)?.0,
+            None => self
+                .config
+                .model
+                .model_config(self.tokenizer.vocab_size())
+                .init(device)?,
+        };
+        Ok(weights.load(&self.run, structure, &path)?.merge_lora())
     }
 
     /// Loss, perplexity and bits per character of the final model on `batches` seeded batches

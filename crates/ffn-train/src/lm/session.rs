@@ -9,10 +9,11 @@ use burn::module::{Module, ParamId};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use ffn_data::{Text, TokenSplit, Tokenizer};
-use ffn_model::CausalLm;
+use ffn_model::{CausalLm, load_gguf_llama};
 
 use super::objective::LanguageModeling;
 use super::summary::{LmSummary, finish};
+use super::weights::LmWeights;
 use super::{LmConfig, LmFinetune};
 use crate::engine::{
     CheckpointState, Engine, LoopSettings, ResumeOptions, Resumption, load_optimizer,
@@ -29,6 +30,15 @@ pub(super) struct Prepared {
     pub split: TokenSplit,
     /// Parameters that train, and all parameters (adapters included).
     pub trainable: (usize, usize),
+    /// How the run was fine-tuned, if it was.
+    pub finetune: Option<LmFinetune>,
+}
+
+impl Prepared {
+    /// What the run's weight files hold.
+    pub fn weights(&self) -> LmWeights {
+        LmWeights::of(self.finetune.as_ref())
+    }
 }
 
 /// A language-model run ready to train from `state`.
@@ -114,22 +124,14 @@ impl Session {
         ));
         let optimizer = super::optimizer(&config, &model);
         let session = Self::assemble(
-            config,
-            run,
-            device,
-            tokenizer,
-            split,
-            model,
-            optimizer,
-            state,
-            finetune.as_ref(),
+            config, run, device, tokenizer, split, model, optimizer, state, finetune,
         )?;
         let prepared = &session.prepared;
         let run = &prepared.run;
         run.create()?;
         run.write_json(&run.config(), &prepared.config)?;
         run.write_json(&run.tokenizer(), &prepared.tokenizer.to_json()?)?;
-        if let Some(finetune) = &finetune {
+        if let Some(finetune) = &prepared.finetune {
             run.write_json(&run.lm_finetune(), finetune)?;
         }
         Ok(session)
@@ -177,18 +179,14 @@ impl Session {
             tokenizer.vocab_size(),
             &device.device.clone().autodiff(),
         )?;
-        let model = run.load_weights(structure, &run.checkpoint_model(state.point()))?;
+        let model = LmWeights::of(finetune.as_ref()).load(
+            &run,
+            structure,
+            &run.checkpoint_model(state.point()),
+        )?;
         let optimizer = load_optimizer(&run, super::optimizer(&config, &model), state.point())?;
         let session = Self::assemble(
-            config,
-            run,
-            device,
-            tokenizer,
-            split,
-            model,
-            optimizer,
-            state,
-            finetune.as_ref(),
+            config, run, device, tokenizer, split, model, optimizer, state, finetune,
         )?;
         let Prepared { run, config, .. } = &session.prepared;
         options.save_changes(run, config)?;
@@ -206,11 +204,11 @@ impl Session {
         model: CausalLm,
         optimizer: ModuleOptimizer,
         state: CheckpointState,
-        finetune: Option<&LmFinetune>,
+        finetune: Option<LmFinetune>,
     ) -> Result<Self, TrainError> {
         // The text must hold a window of the context in each part.
         LanguageModeling::new(&config, &split, None, &device.device)?;
-        let trainable: HashSet<ParamId> = match finetune {
+        let trainable: HashSet<ParamId> = match &finetune {
             Some(finetune) => finetune.trainable_params(&model)?,
             None => param_ids(&model).into_iter().collect(),
         };
@@ -223,6 +221,7 @@ impl Session {
                 tokenizer,
                 split,
                 trainable: counts,
+                finetune,
             },
             model: set_trainable(model, &trainable),
             optimizer,
@@ -242,12 +241,13 @@ impl Session {
             state,
         } = self;
         let config = &prepared.config;
-        let objective = LanguageModeling::new(
+        let mut objective = LanguageModeling::new(
             config,
             &prepared.split,
             Some(&prepared.tokenizer),
             &prepared.device.device,
         )?;
+        objective.weights = prepared.weights();
         let engine = Engine {
             objective,
             settings: LoopSettings {
@@ -266,14 +266,18 @@ impl Session {
     }
 }
 
-/// The model as it trains: the configured structure, with a fine-tuning run's adapters.
+/// The model as it trains: the configured structure, with a fine-tuning run's adapters; a
+/// fine-tune of a pretrained model has that model's weights (checked to be the run's base).
 fn training_model(
     config: &LmConfig,
     finetune: Option<&LmFinetune>,
     vocab_size: usize,
     device: &Device,
 ) -> Result<CausalLm, TrainError> {
-    let model = config.model.model_config(vocab_size).init(device)?;
+    let model = match finetune.map(LmFinetune::open_base).transpose()?.flatten() {
+        Some(base) => load_gguf_llama(&base, Some(config.model.block), device)?.0,
+        None => config.model.model_config(vocab_size).init(device)?,
+    };
     match finetune {
         Some(finetune) => finetune.attach_lora(model, device),
         None => Ok(model),

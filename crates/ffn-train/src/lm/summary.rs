@@ -1,15 +1,16 @@
-//! The end of a language-model run: the final weights (`model.bpk`, adapters merged), the
-//! final evaluation on many seeded batches, `summary.json`, and the curves.
+//! The end of a language-model run: the final weights (`model.bpk`, adapters merged; a
+//! fine-tuned pretrained model's adapters as a PEFT adapter directory), the final evaluation on many seeded batches, `summary.json`, and the curves.
 
 use std::path::PathBuf;
 
 use burn::module::Module;
 use ffn_data::TokenizerKind;
-use ffn_model::DenseLayers;
+use ffn_model::{DenseLayers, PeftLoraConfig};
 use serde::{Deserialize, Serialize};
 
 use super::objective::LanguageModeling;
 use super::session::Prepared;
+use super::weights::LmWeights;
 use crate::engine::Finished;
 use crate::report::{Axis, write_plots};
 use crate::{Metrics, TrainError};
@@ -62,10 +63,25 @@ pub(super) fn finish(
         tokenizer,
         split,
         trainable,
+        finetune,
     } = prepared;
     let state = &finished.state;
-    let model = finished.model.valid().merge_lora();
-    run.save_weights(&model, &run.model())?;
+    let trained = finished.model.valid();
+    match prepared.weights() {
+        LmWeights::Full => run.save_weights(&trained.clone().merge_lora(), &run.model())?,
+        weights @ LmWeights::Adapters(_) => {
+            let lora = finetune.as_ref().and_then(|f| f.lora.as_ref());
+            let base = finetune.as_ref().and_then(|f| f.gguf.as_ref());
+            let peft = PeftLoraConfig::for_model(
+                &trained,
+                &lora.cloned().unwrap_or_default(),
+                base.map(|path| path.display().to_string()),
+            );
+            weights.save(run, &trained, &run.peft_weights())?;
+            run.write_json(&run.peft_config(), &peft)?;
+        }
+    }
+    let model = trained.merge_lora();
     let mut objective = LanguageModeling::new(config, split, None, &device.device)?;
     objective.eval_batches = config.final_eval_batches;
     let summary = LmSummary {

@@ -252,6 +252,11 @@ impl RunDir {
         block: "block.json",
         /// `tokenizer.json`, present in language-model runs.
         tokenizer: "tokenizer.json",
+        /// `adapter_model.safetensors`: the final LoRA adapters of a fine-tuned pretrained
+        /// language model, in Hugging Face PEFT's format.
+        peft_weights: "adapter_model.safetensors",
+        /// `adapter_config.json`: PEFT's config of those adapters.
+        peft_config: "adapter_config.json",
         /// `finetune.json`: how a fine-tuned language model was fine-tuned.
         lm_finetune: "finetune.json",
         /// `dataset.json`: the file a tabular run trained on, with its size, rows and hash.

@@ -59,7 +59,7 @@ fn weights(model: &CausalLm) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
-fn history(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn history(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
         .unwrap()
         .lines()

@@ -5,6 +5,7 @@ mod inspect;
 mod lm;
 mod metrics;
 mod parsers;
+mod peft;
 mod pretrained;
 mod reference;
 mod report;

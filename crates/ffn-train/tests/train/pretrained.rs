@@ -7,23 +7,33 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use ffn_model::Gguf;
+use ffn_model::{CausalLm, Gguf};
 use ffn_train::{PretrainedLm, PretrainedText, Sampling, generate};
 use serde_json::Value;
 
 use crate::one_at_a_time;
 
 /// The model file, or `None` (with a note) when it has not been fetched.
-fn model_file() -> Option<PathBuf> {
+pub(crate) fn model_file() -> Option<PathBuf> {
     ffn_train::fetched_smollm2(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 fn reference() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2/reference.json");
+    fixture_json("reference.json")
+}
+
+/// The JSON fixture `name` of `tests/fixtures/smollm2/`.
+pub(crate) fn fixture_json(name: &str) -> Value {
+    let path = fixtures().join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn numbers<T: serde::de::DeserializeOwned>(value: &Value) -> T {
+/// `tests/fixtures/smollm2/`.
+pub(crate) fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2")
+}
+
+pub(crate) fn numbers<T: serde::de::DeserializeOwned>(value: &Value) -> T {
     serde_json::from_value(value.clone()).unwrap()
 }
 
@@ -44,15 +54,44 @@ fn logits_and_greedy_continuation_match_transformers() {
             .unwrap(),
         prompt
     );
+    let worst = worst_logit_error(&lm.model, &prompt, &reference, &device);
+    eprintln!(
+        "SmolLM2 logits vs transformers: max |Δ| = {worst:.2e} over {} positions",
+        prompt.len()
+    );
+    assert!(worst < 1e-3, "max |Δ| {worst}");
+
+    let greedy = Sampling {
+        stop: lm.text.eos,
+        ..Sampling::greedy()
+    };
+    let continuation = generate(&lm.model, &prompt, 64, &greedy, true, &device, &mut |_| {
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(continuation, numbers::<Vec<u32>>(&reference["greedy"]));
+    assert_eq!(
+        lm.text.tokenizer.decode(&continuation).unwrap(),
+        numbers::<String>(&reference["greedy_text"])
+    );
+}
+
+/// The largest |Δ| between `model`'s logits for `prompt` and `reference`'s (each position's 64
+/// largest logits, 512 fixed ids and the log-sum-exp), after checking each position's argmax.
+pub(crate) fn worst_logit_error(
+    model: &CausalLm,
+    prompt: &[u32],
+    reference: &Value,
+    device: &Device,
+) -> f32 {
     let input: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
-    let logits = lm
-        .model
+    let logits = model
         .forward(Tensor::from_data(
             TensorData::new(input, [1, prompt.len()]),
-            &device,
+            device,
         ))
         .unwrap();
-    let vocab = lm.model.vocab_size();
+    let vocab = model.vocab_size();
     let logits: Vec<f32> = logits.into_data().convert::<f32>().try_to_vec().unwrap();
     let top_ids: Vec<Vec<usize>> = numbers(&reference["top_ids"]);
     let top_logits: Vec<Vec<f32>> = numbers(&reference["top_logits"]);
@@ -82,25 +121,7 @@ fn logits_and_greedy_continuation_match_transformers() {
             .unwrap();
         assert_eq!(argmax, top_ids[position][0], "position {position}");
     }
-    eprintln!(
-        "SmolLM2 logits vs transformers: max |Δ| = {worst:.2e} over {} positions",
-        prompt.len()
-    );
-    assert!(worst < 1e-3, "max |Δ| {worst}");
-
-    let greedy = Sampling {
-        stop: lm.text.eos,
-        ..Sampling::greedy()
-    };
-    let continuation = generate(&lm.model, &prompt, 64, &greedy, true, &device, &mut |_| {
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(continuation, numbers::<Vec<u32>>(&reference["greedy"]));
-    assert_eq!(
-        lm.text.tokenizer.decode(&continuation).unwrap(),
-        numbers::<String>(&reference["greedy_text"])
-    );
+    worst
 }
 
 #[test]
