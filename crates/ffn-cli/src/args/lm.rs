@@ -216,8 +216,13 @@ pub struct LmEvalArgs {
 #[derive(Args)]
 pub struct LmFinetuneArgs {
     /// The language-model run to start from (its model, size and tokenizer).
-    #[arg(long, value_name = "RUN_DIR", required_unless_present = "resume")]
+    #[arg(long, value_name = "RUN_DIR", required_unless_present_any = ["resume", "gguf"])]
     pub from: Option<PathBuf>,
+    /// Or a pretrained LLaMA-architecture model in a GGUF file: LoRA adapters train on windows
+    /// of --block tokens and the run saves them alone, as a Hugging Face PEFT adapter
+    /// (adapter_model.safetensors, adapter_config.json).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "freeze"], requires = "lora_rank")]
+    pub gguf: Option<PathBuf>,
     /// Train LoRA adapters of this rank instead of the base weights.
     #[arg(long)]
     pub lora_rank: Option<usize>,

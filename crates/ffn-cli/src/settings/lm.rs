@@ -12,9 +12,14 @@ use crate::args::{LmFinetuneArgs, LmFlags};
 
 /// The config of a new language-model run: `file` (or the reference recipe) with `flags`.
 pub fn lm_config(file: Option<&Path>, flags: &LmFlags) -> Result<LmConfig> {
+    lm_config_over(LmConfig::default(), file, flags)
+}
+
+/// `file` (or, without one, `recipe`) with `flags`.
+fn lm_config_over(recipe: LmConfig, file: Option<&Path>, flags: &LmFlags) -> Result<LmConfig> {
     let mut config = match file {
         Some(path) => LmConfig::load(path)?,
-        None => LmConfig::default(),
+        None => recipe,
     };
     apply_lm_flags(&mut config, flags);
     config.validate()?;
@@ -68,10 +73,17 @@ pub fn apply_lm_flags(config: &mut LmConfig, flags: &LmFlags) {
 }
 
 /// The config and fine-tuning spec of `ffn lm finetune`: the model flags are refused (the model
-/// comes from `--from`), the others apply as for `ffn lm train`.
+/// comes from `--from` or `--gguf`; with `--gguf`, `--block` is the training window), the
+/// others apply as for `ffn lm train`. A pretrained model starts from
+/// [`LmConfig::pretrained_lora`] rather than the from-scratch recipe.
 pub fn lm_finetune(args: &LmFinetuneArgs) -> Result<(LmConfig, LmFinetune)> {
     let flags = &args.train.flags;
+    let source = match args.gguf {
+        Some(_) => "--gguf",
+        None => "--from",
+    };
     let architecture = [
+        ("--block", flags.block.is_some() && args.gguf.is_none()),
         ("--tokenizer", flags.tokenizer.is_some()),
         ("--layers", flags.layers.is_some()),
         ("--heads", flags.heads.is_some()),
@@ -80,17 +92,21 @@ pub fn lm_finetune(args: &LmFinetuneArgs) -> Result<(LmConfig, LmFinetune)> {
         ("--d-ff", flags.d_ff.is_some()),
         ("--ffn", flags.ffn.is_some()),
         ("--pos", flags.pos.is_some()),
-        ("--block", flags.block.is_some()),
     ];
     if let Some((flag, _)) = architecture.iter().find(|(_, given)| *given) {
-        bail!("{flag} does not apply: the model and its tokenizer come from --from");
+        bail!("{flag} does not apply: the model and its tokenizer come from {source}");
     }
     if args.train.config.is_none() && flags.text.is_none() {
         bail!("--text is needed: the text to fine-tune on");
     }
-    let config = lm_config(args.train.config.as_deref(), flags)?;
+    let recipe = match args.gguf {
+        Some(_) => LmConfig::pretrained_lora(),
+        None => LmConfig::default(),
+    };
+    let config = lm_config_over(recipe, args.train.config.as_deref(), flags)?;
     let finetune = LmFinetune {
         from: args.from.clone().unwrap_or_default(),
+        gguf: args.gguf.clone(),
         lora: args.lora_rank.map(|rank| LoraConfig {
             rank,
             alpha: args.lora_alpha.unwrap_or(2.0 * rank as f64),
@@ -102,6 +118,7 @@ pub fn lm_finetune(args: &LmFinetuneArgs) -> Result<(LmConfig, LmFinetune)> {
             .as_ref()
             .map(|f| f.0.clone())
             .unwrap_or_default(),
+        base_sha256: None,
     };
     finetune.validate()?;
     Ok((config, finetune))

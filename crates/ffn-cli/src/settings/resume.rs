@@ -141,6 +141,7 @@ pub fn lm_resume(flags: &LmFlags) -> Result<ResumeOptions> {
 pub fn lm_finetune_resume(args: &LmFinetuneArgs) -> Result<ResumeOptions> {
     let LmFinetuneArgs {
         from,
+        gguf,
         lora_rank,
         lora_alpha,
         lora_targets,
@@ -150,6 +151,7 @@ pub fn lm_finetune_resume(args: &LmFinetuneArgs) -> Result<ResumeOptions> {
     refuse(
         &[
             ("--from", from.is_some()),
+            ("--gguf", gguf.is_some()),
             ("--lora-rank", lora_rank.is_some()),
             ("--lora-alpha", lora_alpha.is_some()),
             ("--lora-targets", lora_targets.is_some()),

@@ -124,3 +124,63 @@ fn bad_pretrained_inputs_are_one_line_errors() {
     );
     assert_fails_with(&generate(model, &["--prompt", ""]), "the prompt is empty");
 }
+
+#[test]
+fn finetune_writes_a_peft_adapter_that_generate_applies_to_its_own_base_only() {
+    let Some(model) = model_file() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = model.to_str().unwrap();
+    let text = datasets().join("shakespeare.txt");
+    let text = text.to_str().unwrap();
+    let config = dir.path().join("short.json");
+    std::fs::write(
+        &config,
+        r#"{"model": {"block": 16}, "batch": 1, "steps": 2, "eval_interval": 2,
+            "eval_batches": 1, "final_eval_batches": 1, "sample_tokens": 0}"#,
+    )
+    .unwrap();
+    let finetune = |extra: &[&str]| {
+        let base = ["lm", "finetune", "--gguf", model, "--text", text];
+        ffn(&[&base[..], extra].concat(), dir.path())
+    };
+    let config = config.to_str().unwrap();
+    let run = ["--config", config, "--lora-rank", "2", "--out", "tuned"];
+    let output = finetune(&[&run[..], &["--json"]].concat());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // Rank 2 on the FFN projections of 30 layers: 2·3·(576 + 1536)·30.
+    assert_eq!(summary["trainable_params"], 380_160);
+    assert!(dir.path().join("tuned/adapter_model.safetensors").exists());
+    assert!(dir.path().join("tuned/adapter_config.json").exists());
+    let generate = |run: &str| {
+        let args = ["lm", "generate", "--run", run, "--prompt", "ROMEO:"];
+        ffn(
+            &[&args[..], &["--tokens", "3", "--temperature", "0"]].concat(),
+            dir.path(),
+        )
+    };
+    assert!(generate("tuned").status.success());
+
+    assert_fails_with(&finetune(&["--steps", "2"]), "--lora-rank");
+    assert_fails_with(
+        &finetune(&["--lora-rank", "2", "--from", "tuned"]),
+        "cannot be used with",
+    );
+    assert_fails_with(
+        &finetune(&["--lora-rank", "2", "--block", "100000", "--out", "long"]),
+        "longer than the model's context of 8192 tokens",
+    );
+    assert_fails_with(
+        &finetune(&["--lora-rank", "2", "--layers", "2"]),
+        "--layers does not apply: the model and its tokenizer come from --gguf",
+    );
+    let recorded = dir.path().join("tuned/finetune.json");
+    let mut spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(&recorded).unwrap()).unwrap();
+    spec["base_sha256"] = Value::from("f".repeat(64));
+    std::fs::write(&recorded, spec.to_string()).unwrap();
+    assert_fails_with(
+        &generate("tuned"),
+        "is not the model these adapters were trained on",
+    );
+}
