@@ -221,7 +221,7 @@ pub struct LmFinetuneArgs {
     /// Or a pretrained LLaMA-architecture model in a GGUF file: LoRA adapters train on windows
     /// of --block tokens and the run saves them alone, as a Hugging Face PEFT adapter
     /// (adapter_model.safetensors, adapter_config.json).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "freeze"], requires = "lora_rank")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "freeze", "resume"], requires = "lora_rank")]
     pub gguf: Option<PathBuf>,
     /// Train LoRA adapters of this rank instead of the base weights.
     #[arg(long)]

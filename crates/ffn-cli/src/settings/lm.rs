@@ -84,6 +84,7 @@ pub fn lm_finetune(args: &LmFinetuneArgs) -> Result<(LmConfig, LmFinetune)> {
     };
     let architecture = [
         ("--block", flags.block.is_some() && args.gguf.is_none()),
+        ("--dropout", flags.dropout.is_some()),
         ("--tokenizer", flags.tokenizer.is_some()),
         ("--layers", flags.layers.is_some()),
         ("--heads", flags.heads.is_some()),

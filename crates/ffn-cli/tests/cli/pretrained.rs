@@ -171,6 +171,22 @@ fn finetune_writes_a_peft_adapter_that_generate_applies_to_its_own_base_only() {
         "longer than the model's context of 8192 tokens",
     );
     assert_fails_with(
+        &ffn(
+            &[
+                "lm",
+                "finetune",
+                "--resume",
+                "tuned",
+                "--gguf",
+                model,
+                "--lora-rank",
+                "2",
+            ],
+            dir.path(),
+        ),
+        "cannot be used with",
+    );
+    assert_fails_with(
         &finetune(&["--lora-rank", "2", "--layers", "2"]),
         "--layers does not apply: the model and its tokenizer come from --gguf",
     );

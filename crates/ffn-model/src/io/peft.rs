@@ -46,6 +46,8 @@ pub struct PeftLoraConfig {
     pub target_modules: Value,
     /// Which biases train: only `none` is supported.
     pub bias: String,
+    /// Whether `lora_B` has a bias: not supported.
+    pub lora_bias: bool,
     /// Whether weights are stored `[in, out]` (GPT-2's Conv1D): not supported.
     pub fan_in_fan_out: bool,
     /// rsLoRA scaling.
@@ -73,6 +75,7 @@ impl Default for PeftLoraConfig {
             lora_dropout: 0.0,
             target_modules: Value::Array(Vec::new()),
             bias: "none".into(),
+            lora_bias: false,
             fan_in_fan_out: false,
             use_rslora: false,
             use_dora: false,
@@ -120,6 +123,7 @@ impl PeftLoraConfig {
             (self.peft_type != "LORA", "peft_type is not LORA"),
             (self.use_dora, "use_dora (DoRA)"),
             (self.bias != "none", "bias other than \"none\""),
+            (self.lora_bias, "lora_bias"),
             (self.fan_in_fan_out, "fan_in_fan_out"),
             (!self.rank_pattern.is_empty(), "rank_pattern"),
             (!self.alpha_pattern.is_empty(), "alpha_pattern"),
@@ -374,26 +378,22 @@ pub fn load_peft_adapter(
     })?;
     let total = file.names().count();
     if used != total {
+        let expected: Vec<String> = model
+            .dense_layers()
+            .iter()
+            .filter_map(|(p, _)| hf_module(p))
+            .flat_map(|module| [key(&module, 'A'), key(&module, 'B')])
+            .collect();
         let stray = file
             .names()
-            .find(|name| {
-                !name
-                    .strip_prefix("base_model.model.")
-                    .and_then(|rest| rest.rsplit_once(".lora_"))
-                    .is_some_and(|(module, _)| {
-                        model
-                            .dense_layers()
-                            .iter()
-                            .any(|(p, _)| hf_module(p).as_deref() == Some(module))
-                    })
-            })
+            .find(|name| !expected.iter().any(|k| k == name))
             .unwrap_or_default()
             .to_string();
         return Err(import_error(
             &path,
             format!(
-                "'{stray}' is not a LoRA factor of this {}-layer LLaMA model (adapters from \
-                 another architecture or size do not apply)",
+                "'{stray}' is not a LoRA factor of this {}-layer LLaMA model (adapters of \
+                 another architecture or size, or with biases or DoRA, do not apply)",
                 model.blocks.len()
             ),
         ));

@@ -30,7 +30,7 @@ pub(crate) enum Resumption {
 impl ResumeOptions {
     /// Applies the options to a saved config's `length`, `backend` and `device_index`, given the
     /// rounds already trained (`done`, in the config's unit `unit`), and says what resuming does.
-    /// A finished run (its `model.bpk` and `summary.json` written) without a longer `length` is
+    /// A finished run (its final weights and `summary.json` written) without a longer `length` is
     /// an error; one whose loop ended before its results were written is finished.
     pub(crate) fn apply(
         &self,
@@ -86,5 +86,6 @@ impl ResumeOptions {
 
 /// Whether the run wrote its final results.
 fn is_finished(run: &RunDir) -> bool {
-    run.summary().exists() && (run.model().exists() || run.adapter().exists())
+    run.summary().exists()
+        && (run.model().exists() || run.adapter().exists() || run.peft_weights().exists())
 }

@@ -11,15 +11,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::params::{parameters, path_matches};
-use crate::run::sha256_hex;
+use sha2::{Digest, Sha256};
 
-/// The SHA-256 of the file at `path`, in hex.
+use crate::run::hex;
+
+/// The SHA-256 of the file at `path`, in hex, read in a stream.
 pub(crate) fn file_sha256(path: &Path) -> Result<String, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| TrainError::Run {
+    let unreadable = |e: std::io::Error| TrainError::Run {
         path: path.to_path_buf(),
         reason: format!("cannot read: {e}"),
-    })?;
-    Ok(sha256_hex(&bytes))
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
+    Ok(hex(&hasher.finalize()))
 }
 
 /// The projections that get LoRA adapters.
@@ -103,11 +108,16 @@ impl LmFinetune {
     /// is the one the run started from (when the run recorded its hash); `None` for a run
     /// fine-tuned from another run.
     pub fn open_base(&self) -> Result<Option<Gguf>, TrainError> {
+        self.base_file(true)
+    }
+
+    /// [`Self::open_base`], checking the file's hash only when `verify` holds.
+    pub(crate) fn base_file(&self, verify: bool) -> Result<Option<Gguf>, TrainError> {
         let Some(path) = &self.gguf else {
             return Ok(None);
         };
         let file = Gguf::open(path)?;
-        if let Some(saved) = &self.base_sha256 {
+        if let Some(saved) = self.base_sha256.as_ref().filter(|_| verify) {
             let now = file_sha256(path)?;
             if &now != saved {
                 return Err(TrainError::Run {
@@ -117,7 +127,7 @@ impl LmFinetune {
                          recorded {}…); adapters apply only to their own base: restore that \
                          file, or fine-tune again",
                         &now[..12],
-                        &saved[..12.min(saved.len())]
+                        saved.get(..12).unwrap_or(saved)
                     ),
                 });
             }

@@ -82,6 +82,14 @@ pub fn finetune_lm(
         }
         None => {
             let source = LmRun::open(&finetune.from)?;
+            if source.finetune()?.is_some_and(|f| f.gguf.is_some()) {
+                return Err(TrainError::Run {
+                    path: finetune.from.clone(),
+                    reason: "holds LoRA adapters of a pretrained GGUF model, which do not stack: \
+                             fine-tune that model again with --gguf"
+                        .into(),
+                });
+            }
             config.model = source.config.model.clone();
             (source.model(&cpu)?, source.tokenizer)
         }

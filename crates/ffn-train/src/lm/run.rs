@@ -78,7 +78,7 @@ impl LmRun {
             return Err(TrainError::Run {
                 path,
                 reason: "no final model: training has not finished; resume it with \
-                         `ffn lm train --resume`"
+                         `ffn lm train --resume` (or `ffn lm finetune --resume`)"
                     .into(),
             });
         }

@@ -9,7 +9,7 @@ use burn::module::{Module, ParamId};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use ffn_data::{Text, TokenSplit, Tokenizer};
-use ffn_model::{CausalLm, load_gguf_llama};
+use ffn_model::{CausalLm, gguf_llama_config, load_gguf_llama};
 
 use super::objective::LanguageModeling;
 use super::summary::{LmSummary, finish};
@@ -113,6 +113,7 @@ impl Session {
             finetune.as_ref(),
             tokenizer.vocab_size(),
             &device.device.clone().autodiff(),
+            false,
         )?;
         let model = structure
             .try_load_record(initial.into_record())
@@ -178,6 +179,7 @@ impl Session {
             finetune.as_ref(),
             tokenizer.vocab_size(),
             &device.device.clone().autodiff(),
+            true,
         )?;
         let model = LmWeights::of(finetune.as_ref()).load(
             &run,
@@ -266,16 +268,21 @@ impl Session {
     }
 }
 
-/// The model as it trains: the configured structure, with a fine-tuning run's adapters; a
-/// fine-tune of a pretrained model has that model's weights (checked to be the run's base).
+/// The model as it trains: the configured structure, with a fine-tuning run's adapters. A
+/// fine-tune of a pretrained model has that model's structure and, with `read_base` (its
+/// checkpoints hold the adapters only), its weights, from the file checked to be the run's base.
 fn training_model(
     config: &LmConfig,
     finetune: Option<&LmFinetune>,
     vocab_size: usize,
     device: &Device,
+    read_base: bool,
 ) -> Result<CausalLm, TrainError> {
-    let model = match finetune.map(LmFinetune::open_base).transpose()?.flatten() {
-        Some(base) => load_gguf_llama(&base, Some(config.model.block), device)?.0,
+    let base = finetune.map(|f| f.base_file(read_base)).transpose()?;
+    let context = Some(config.model.block);
+    let model = match base.flatten() {
+        Some(file) if read_base => load_gguf_llama(&file, context, device)?.0,
+        Some(file) => gguf_llama_config(&file, context)?.init(device)?,
         None => config.model.model_config(vocab_size).init(device)?,
     };
     match finetune {

@@ -1,5 +1,5 @@
-//! The end of a language-model run: the final weights (`model.bpk`, adapters merged; a
-//! fine-tuned pretrained model's adapters as a PEFT adapter directory), the final evaluation on many seeded batches, `summary.json`, and the curves.
+//! The end of a language-model run: the final weights (`model.bpk` with the adapters merged,
+//! or a PEFT adapter directory for a fine-tuned pretrained model), the final evaluation on many seeded batches, `summary.json`, and the curves.
 
 use std::path::PathBuf;
 
@@ -67,8 +67,9 @@ pub(super) fn finish(
     } = prepared;
     let state = &finished.state;
     let trained = finished.model.valid();
+    let model = trained.clone().merge_lora();
     match prepared.weights() {
-        LmWeights::Full => run.save_weights(&trained.clone().merge_lora(), &run.model())?,
+        LmWeights::Full => run.save_weights(&model, &run.model())?,
         weights @ LmWeights::Adapters(_) => {
             let lora = finetune.as_ref().and_then(|f| f.lora.as_ref());
             let base = finetune.as_ref().and_then(|f| f.gguf.as_ref());
@@ -81,7 +82,6 @@ pub(super) fn finish(
             run.write_json(&run.peft_config(), &peft)?;
         }
     }
-    let model = trained.merge_lora();
     let mut objective = LanguageModeling::new(config, split, None, &device.device)?;
     objective.eval_batches = config.final_eval_batches;
     let summary = LmSummary {

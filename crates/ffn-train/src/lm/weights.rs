@@ -1,6 +1,7 @@
 //! How a language-model run writes its weight files (checkpoints and the final model): Burn's
 //! record of every weight, or, for a fine-tune of a pretrained GGUF model (whose base weights
-//! stay in that file), the LoRA adapters alone in Hugging Face PEFT's format.
+//! stay in that file), the LoRA adapters alone in Hugging Face PEFT's format (the checkpoints
+//! keep their `.bpk` names).
 
 use std::path::Path;
 

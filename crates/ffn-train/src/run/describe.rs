@@ -196,10 +196,11 @@ impl RunDescription {
                 ),
                 None => format!("frozen [{}]", finetune.freeze.join(", ")),
             };
-            self.push(
-                "fine-tuned",
-                format!("from {}, {how}", finetune.from.display()),
-            );
+            let source = match &finetune.gguf {
+                Some(gguf) => format!("{} (pretrained)", gguf.display()),
+                None => finetune.from.display().to_string(),
+            };
+            self.push("fine-tuned", format!("from {source}, {how}"));
         }
         self.push(
             "training",

@@ -16,6 +16,10 @@
 //! RUN/block.json           imported blocks only: source checkpoint, layout, block config
 //! RUN/tokenizer.json       language models only: the tokenizer
 //! RUN/finetune.json        fine-tuned language models only: source and what trained
+//! RUN/adapter_model.safetensors  LoRA fine-tunes of a pretrained GGUF model only, instead of
+//!                          model.bpk: the adapters in Hugging Face PEFT's format (their
+//!                          checkpoints too, under the .bpk names below)
+//! RUN/adapter_config.json  the same runs: PEFT's config of those adapters
 //! RUN/checkpoint/state.json         last completed epoch: counters, schedule, history
 //! RUN/checkpoint/model-EPOCH.bpk    weights at that epoch (model-EPOCH-BATCH.bpk when a run
 //!                                   was interrupted in the middle of the next one)

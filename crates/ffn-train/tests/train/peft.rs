@@ -136,6 +136,21 @@ fn a_lora_fine_tune_of_the_gguf_model_saves_its_adapters_and_resumes_exactly() {
         }
     }
 
+    // A finished run stays finished, and its adapters do not stack under another fine-tune.
+    let error = resume_lm(&straight, &Default::default(), &mut quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("already finished"), "{error}");
+    let stacked = LmFinetune {
+        from: straight.clone(),
+        gguf: None,
+        ..finetune.clone()
+    };
+    let error = finetune_lm(&config, &stacked, &dir.path().join("stacked"), &mut quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("do not stack"), "{error}");
+
     // The run's model is the base with its adapters; a changed base is refused.
     let run = LmRun::open(&straight).unwrap();
     assert!(run.model(&Device::flex()).is_ok());
