@@ -257,4 +257,9 @@ pub struct PretrainedArgs {
     /// Cap the pretrained model's context at N tokens (its rotary table and cache).
     #[arg(long, value_name = "N", requires = "gguf", conflicts_with = "run")]
     pub context: Option<usize>,
+    /// Merge a LoRA adapter in Hugging Face PEFT's format into the pretrained model: a directory
+    /// with adapter_model.safetensors and adapter_config.json (peft's `save_pretrained`, or a
+    /// run of `ffn lm finetune --gguf`, whose base must be this very file).
+    #[arg(long, value_name = "DIR", requires = "gguf", conflicts_with = "run")]
+    pub adapter: Option<PathBuf>,
 }

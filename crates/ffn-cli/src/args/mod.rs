@@ -18,6 +18,7 @@ mod lm;
 pub use inspect::InspectArgs;
 pub use lm::{
     LmCommand, LmEvalArgs, LmFinetuneArgs, LmFlags, LmGenerateArgs, LmSweepArgs, LmTrainArgs,
+    PretrainedArgs,
 };
 
 /// The `ffn` command line.

@@ -4,6 +4,7 @@
 //! and pass, unless `FFN_REQUIRE_MODELS` is set (CI).
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -42,28 +43,32 @@ fn chat_answers_and_the_stream_equals_the_json() {
     assert!(ids.len() < 40 && ids.last() == Some(&2), "{ids:?}");
 }
 
+/// `ffn lm eval --gguf MODEL` on the first `max_tokens` tokens of Shakespeare in windows of 128,
+/// with `extra` flags, run in `dir`.
+fn eval_shakespeare(model: &Path, max_tokens: &str, extra: &[&str], dir: &Path) -> Output {
+    let text = datasets().join("shakespeare.txt");
+    let args = [
+        "lm",
+        "eval",
+        "--gguf",
+        model.to_str().unwrap(),
+        "--text",
+        text.to_str().unwrap(),
+        "--max-tokens",
+        max_tokens,
+        "--window",
+        "128",
+    ];
+    ffn(&[&args[..], extra].concat(), dir)
+}
+
 #[test]
 fn eval_reports_the_perplexity_of_consecutive_windows() {
     let Some(model) = model_file() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let text = datasets().join("shakespeare.txt");
-    let out = ffn_ok(
-        &[
-            "lm",
-            "eval",
-            "--gguf",
-            model.to_str().unwrap(),
-            "--text",
-            text.to_str().unwrap(),
-            "--max-tokens",
-            "257",
-            "--window",
-            "128",
-            "--json",
-        ],
-        dir.path(),
-    );
-    let json: Value = serde_json::from_str(&out).unwrap();
+    let output = eval_shakespeare(&model, "257", &["--json"], dir.path());
+    assert!(output.status.success(), "{output:?}");
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     let loss = json["metrics"]["loss"].as_f64().unwrap();
     let perplexity = json["metrics"]["perplexity"].as_f64().unwrap();
     assert!((perplexity - loss.exp()).abs() < 1e-9 * perplexity);
@@ -160,6 +165,23 @@ fn finetune_writes_a_peft_adapter_that_generate_applies_to_its_own_base_only() {
         )
     };
     assert!(generate("tuned").status.success());
+    let merged = |run: &str| {
+        let args = [
+            "lm",
+            "generate",
+            "--gguf",
+            model,
+            "--adapter",
+            run,
+            "--prompt",
+            "ROMEO:",
+        ];
+        ffn(
+            &[&args[..], &["--tokens", "3", "--temperature", "0"]].concat(),
+            dir.path(),
+        )
+    };
+    assert_eq!(merged("tuned").stdout, generate("tuned").stdout);
 
     assert_fails_with(&finetune(&["--steps", "2"]), "--lora-rank");
     assert_fails_with(
@@ -195,8 +217,53 @@ fn finetune_writes_a_peft_adapter_that_generate_applies_to_its_own_base_only() {
         serde_json::from_str(&std::fs::read_to_string(&recorded).unwrap()).unwrap();
     spec["base_sha256"] = Value::from("f".repeat(64));
     std::fs::write(&recorded, spec.to_string()).unwrap();
+    for output in [generate("tuned"), merged("tuned")] {
+        assert_fails_with(&output, "is not the model these adapters were trained on");
+    }
+}
+
+#[test]
+fn a_peft_adapter_merged_into_the_gguf_model_gives_peft_s_loss() {
+    let Some(model) = model_file() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../ffn-train/tests/fixtures/smollm2");
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("peft_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let adapter = fixtures.join("peft_adapter");
+    let eval = |extra: &[&str]| eval_shakespeare(&model, "129", extra, dir.path());
+    let loss = |extra: &[&str]| {
+        let output = eval(&[extra, &["--json"]].concat());
+        assert!(output.status.success(), "{output:?}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["metrics"]["loss"].as_f64().unwrap()
+    };
+    // transformers + peft: 3.0097 with the adapter, 3.0032 without.
+    let want = &reference["shakespeare_window_loss"];
+    let adapted = loss(&["--adapter", adapter.to_str().unwrap()]);
+    let base = loss(&[]);
+    for (ours, theirs) in [(adapted, &want["adapted"]), (base, &want["base"])] {
+        let theirs = theirs.as_f64().unwrap();
+        assert!((ours - theirs).abs() < 1e-4, "{ours} vs {theirs}");
+    }
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    assert_fails_with(&eval(&["--adapter", "empty"]), "adapter_config.json");
     assert_fails_with(
-        &generate("tuned"),
-        "is not the model these adapters were trained on",
+        &ffn(
+            &[
+                "lm",
+                "eval",
+                "--run",
+                "r",
+                "--adapter",
+                "empty",
+                "--text",
+                "t",
+            ],
+            dir.path(),
+        ),
+        "cannot be used with",
     );
 }

@@ -15,6 +15,24 @@ use sha2::{Digest, Sha256};
 
 use crate::run::hex;
 
+/// Fails, naming `path`, unless the file's SHA-256 is `saved` (what a fine-tune recorded of
+/// its base).
+pub(crate) fn check_base(path: &Path, saved: &str) -> Result<(), TrainError> {
+    let now = file_sha256(path)?;
+    if now == saved {
+        return Ok(());
+    }
+    Err(TrainError::Run {
+        path: path.to_path_buf(),
+        reason: format!(
+            "is not the model these adapters were trained on (SHA-256 {}…, the run recorded \
+             {}…); adapters apply only to their own base: restore that file, or fine-tune again",
+            &now[..12],
+            saved.get(..12).unwrap_or(saved)
+        ),
+    })
+}
+
 /// The SHA-256 of the file at `path`, in hex, read in a stream.
 pub(crate) fn file_sha256(path: &Path) -> Result<String, TrainError> {
     let unreadable = |e: std::io::Error| TrainError::Run {
@@ -118,19 +136,7 @@ impl LmFinetune {
         };
         let file = Gguf::open(path)?;
         if let Some(saved) = self.base_sha256.as_ref().filter(|_| verify) {
-            let now = file_sha256(path)?;
-            if &now != saved {
-                return Err(TrainError::Run {
-                    path: path.clone(),
-                    reason: format!(
-                        "is not the model these adapters were trained on (SHA-256 {}…, the run \
-                         recorded {}…); adapters apply only to their own base: restore that \
-                         file, or fine-tune again",
-                        &now[..12],
-                        saved.get(..12).unwrap_or(saved)
-                    ),
-                });
-            }
+            check_base(path, saved)?;
         }
         Ok(Some(file))
     }

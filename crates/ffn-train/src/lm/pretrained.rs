@@ -6,10 +6,15 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use ffn_data::{ChatMessage, ChatTemplate, PretrainedVocab, Text, Tokenizer};
-use ffn_model::{CausalLm, CausalLmConfig, Gguf, GgufValue, gguf_llama_config, load_gguf_llama};
+use ffn_model::{
+    ADAPTER_CONFIG, ADAPTER_WEIGHTS, CausalLm, CausalLmConfig, DenseLayers, Gguf, GgufValue,
+    PeftLoraConfig, SafeTensors, gguf_llama_config, load_gguf_llama, load_peft_adapter,
+};
 
+use super::LmFinetune;
+use super::finetune::check_base;
 use super::objective::{language_metrics, next_token_loss};
-use crate::{Metrics, TrainError};
+use crate::{Metrics, RunDir, TrainError};
 
 /// Where `scripts/fetch-model.sh smollm2` puts SmolLM2-135M-Instruct, from the repository root.
 pub const SMOLLM2_FILE: &str = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -89,6 +94,24 @@ impl PretrainedLm {
             model,
             text,
         })
+    }
+
+    /// The model with the LoRA adapter in Hugging Face PEFT's format in `dir`
+    /// (`adapter_model.safetensors` and `adapter_config.json`, as peft's `save_pretrained` or
+    /// `ffn lm finetune --gguf` writes them) merged into its weights. The adapter of a fine-tune
+    /// run (its directory has `finetune.json`) must come from this very file (SHA-256).
+    pub fn with_adapter(mut self, dir: &Path) -> Result<Self, TrainError> {
+        let run = RunDir::new(dir);
+        if run.lm_finetune().exists() {
+            let finetune: LmFinetune = run.read_json(&run.lm_finetune())?;
+            if let Some(saved) = &finetune.base_sha256 {
+                check_base(&self.path, saved)?;
+            }
+        }
+        let lora = PeftLoraConfig::read(dir)?.lora_config(&dir.join(ADAPTER_CONFIG))?;
+        let file = SafeTensors::open(&dir.join(ADAPTER_WEIGHTS))?;
+        self.model = load_peft_adapter(self.model, &lora, &file)?.merge_lora();
+        Ok(self)
     }
 
     /// Loss, perplexity and bits per character of the model on the first `max_tokens` tokens

@@ -2,9 +2,10 @@
 //! trained run (seeded random windows) or a pretrained GGUF model (consecutive windows).
 
 use anyhow::{Context, Result};
-use ffn_train::{LmRun, PretrainedLm};
+use ffn_train::LmRun;
 use serde_json::json;
 
+use super::open_pretrained;
 use crate::args::LmEvalArgs;
 use crate::printer;
 
@@ -19,7 +20,7 @@ pub fn run(args: LmEvalArgs) -> Result<()> {
             (metrics, unknown, format!("{} seeded batches", args.batches))
         }
         (None, Some(file)) => {
-            let lm = PretrainedLm::open(file, args.pretrained.context, &device.device)?;
+            let lm = open_pretrained(&args.pretrained, file, &device.device)?;
             let metrics = lm
                 .evaluate_text(&args.text, args.window, args.max_tokens, &device.device)
                 .with_context(cannot)?;

@@ -7,9 +7,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use ffn_data::Tokenizer;
 use ffn_model::CausalLm;
-use ffn_train::{LmRun, PretrainedLm, Sampling, TrainError};
+use ffn_train::{LmRun, Sampling, TrainError};
 use serde_json::json;
 
+use super::open_pretrained;
 use crate::args::LmGenerateArgs;
 use crate::printer;
 
@@ -30,7 +31,7 @@ pub fn run(args: LmGenerateArgs) -> Result<()> {
     let source = match (&args.run, &args.pretrained.gguf) {
         (Some(run), _) => trained_source(&LmRun::open(run)?, &args.prompt, &device.device)?,
         (None, Some(file)) => {
-            let lm = PretrainedLm::open(file, args.pretrained.context, &device.device)?;
+            let lm = open_pretrained(&args.pretrained, file, &device.device)?;
             let prompt = lm.text.prompt_ids(&args.prompt, args.chat)?;
             let context = lm.model.block_size();
             if prompt.len() >= context {

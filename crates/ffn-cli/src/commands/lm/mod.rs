@@ -11,10 +11,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use ffn_train::{LmSummary, Progress, ResumeOptions, TrainError};
+use ffn_train::{LmSummary, PretrainedLm, Progress, ResumeOptions, TrainError};
 use serde_json::json;
 
-use crate::args::LmCommand;
+use crate::args::{LmCommand, PretrainedArgs};
 use crate::commands::trained;
 use crate::interrupt::Interrupts;
 use crate::printer::{self, ProgressPrinter, Unit};
@@ -39,6 +39,20 @@ type Start<'a> = Box<
 >;
 
 /// Continues the language-model run in `dir` with the changes `options` make.
+/// The pretrained model in `file` on `device`, as `args` say: its context capped, a PEFT adapter
+/// merged.
+fn open_pretrained(
+    args: &PretrainedArgs,
+    file: &Path,
+    device: &burn::prelude::Device,
+) -> Result<PretrainedLm> {
+    let lm = PretrainedLm::open(file, args.context, device)?;
+    Ok(match &args.adapter {
+        Some(dir) => lm.with_adapter(dir)?,
+        None => lm,
+    })
+}
+
 fn resume(dir: &Path, options: ResumeOptions) -> Start<'_> {
     Box::new(move |progress| {
         Ok((
