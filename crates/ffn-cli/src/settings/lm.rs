@@ -15,10 +15,10 @@ pub fn lm_config(file: Option<&Path>, flags: &LmFlags) -> Result<LmConfig> {
     lm_config_over(LmConfig::default(), file, flags)
 }
 
-/// `file` (or, without one, `recipe`) with `flags`.
+/// `recipe` under `file` (the fields it gives), with `flags`.
 fn lm_config_over(recipe: LmConfig, file: Option<&Path>, flags: &LmFlags) -> Result<LmConfig> {
     let mut config = match file {
-        Some(path) => LmConfig::load(path)?,
+        Some(path) => LmConfig::load_over(path, &recipe)?,
         None => recipe,
     };
     apply_lm_flags(&mut config, flags);
@@ -75,7 +75,7 @@ pub fn apply_lm_flags(config: &mut LmConfig, flags: &LmFlags) {
 /// The config and fine-tuning spec of `ffn lm finetune`: the model flags are refused (the model
 /// comes from `--from` or `--gguf`; with `--gguf`, `--block` is the training window), the
 /// others apply as for `ffn lm train`. A pretrained model starts from
-/// [`LmConfig::pretrained_lora`] rather than the from-scratch recipe.
+/// [`LmConfig::pretrained_lora`] rather than the from-scratch recipe, under the config file.
 pub fn lm_finetune(args: &LmFinetuneArgs) -> Result<(LmConfig, LmFinetune)> {
     let flags = &args.train.flags;
     let source = match args.gguf {

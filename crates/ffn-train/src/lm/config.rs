@@ -236,7 +236,35 @@ impl LmConfig {
 
     /// Reads a config file; missing fields take their defaults, unknown fields are errors.
     pub fn load(path: &std::path::Path) -> Result<Self, TrainError> {
-        crate::run::read_json_file(path, "language-model config")
+        Self::load_over(path, &Self::default())
+    }
+
+    /// Reads a config file over `recipe`: the fields it leaves out (and those of its `model`)
+    /// keep the recipe's values; unknown fields are errors.
+    pub fn load_over(path: &std::path::Path, recipe: &Self) -> Result<Self, TrainError> {
+        let file: serde_json::Value = crate::run::read_json_file(path, "language-model config")?;
+        let invalid = |e: serde_json::Error| TrainError::Run {
+            path: path.to_path_buf(),
+            reason: format!("invalid language-model config JSON: {e}"),
+        };
+        let mut merged = serde_json::to_value(recipe).map_err(invalid)?;
+        let (Some(fields), serde_json::Value::Object(given)) = (merged.as_object_mut(), file)
+        else {
+            return Err(invalid(serde::de::Error::custom("expected a JSON object")));
+        };
+        for (key, value) in given {
+            match (fields.get_mut(&key), value) {
+                (Some(serde_json::Value::Object(inner)), serde_json::Value::Object(value))
+                    if key == "model" =>
+                {
+                    inner.extend(value);
+                }
+                (_, value) => {
+                    fields.insert(key, value);
+                }
+            }
+        }
+        serde_json::from_value(merged).map_err(invalid)
     }
 
     /// Checks every value's range, naming the first bad one.

@@ -159,3 +159,39 @@ fn each_language_model_flag_overrides_only_its_field() {
         "file over defaults"
     );
 }
+
+#[test]
+fn a_pretrained_fine_tune_reads_its_config_file_over_the_lora_recipe() {
+    use crate::args::{LmFinetuneArgs, LmTrainArgs};
+    let file = config_file(r#"{"steps": 7, "model": {"block": 32}}"#);
+    let args = LmFinetuneArgs {
+        from: None,
+        gguf: Some("model.gguf".into()),
+        lora_rank: Some(4),
+        lora_alpha: None,
+        lora_targets: None,
+        freeze: None,
+        train: LmTrainArgs {
+            config: Some(file.path().to_path_buf()),
+            flags: LmFlags {
+                text: Some("t.txt".into()),
+                batch: Some(3),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let (config, finetune) = lm_finetune(&args).unwrap();
+    let recipe = LmConfig::pretrained_lora();
+    let mut want = recipe.clone();
+    want.steps = 7;
+    want.model.block = 32;
+    want.batch = 3;
+    want.text = "t.txt".into();
+    assert_eq!(config, want);
+    assert_eq!(finetune.lora.map(|l| (l.rank, l.alpha)), Some((4, 8.0)));
+    // A from-scratch run reads the same file over the reference recipe.
+    let scratch = LmConfig::load(file.path()).unwrap();
+    assert_eq!(scratch.lr, LmConfig::default().lr);
+    assert_eq!(scratch.model.block, 32);
+}
