@@ -54,9 +54,7 @@ pub use io::peft::{
 pub use io::persist::{
     load_module, load_module_bytes, module_bytes, save_module, write_atomically,
 };
-pub use io::safetensors::{
-    HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, safetensors_bytes, write_safetensors,
-};
+pub use io::safetensors::{HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, write_safetensors};
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::{DEFAULT_NORM_EPSILON, HiddenLayer, Mlp, MlpConfig};
 pub use moe::{MoeFfn, MoeFfnConfig, RouterStats};

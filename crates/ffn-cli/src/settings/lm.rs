@@ -78,9 +78,9 @@ pub fn apply_lm_flags(config: &mut LmConfig, flags: &LmFlags) {
 /// [`LmConfig::pretrained_lora`] rather than the from-scratch recipe, under the config file.
 pub fn lm_finetune(args: &LmFinetuneArgs) -> Result<(LmConfig, LmFinetune)> {
     let flags = &args.train.flags;
-    let source = match args.gguf {
-        Some(_) => "--gguf",
-        None => "--from",
+    let (source, recipe) = match args.gguf {
+        Some(_) => ("--gguf", LmConfig::pretrained_lora()),
+        None => ("--from", LmConfig::default()),
     };
     let architecture = [
         ("--block", flags.block.is_some() && args.gguf.is_none()),
@@ -100,10 +100,6 @@ pub fn lm_finetune(args: &LmFinetuneArgs) -> Result<(LmConfig, LmFinetune)> {
     if args.train.config.is_none() && flags.text.is_none() {
         bail!("--text is needed: the text to fine-tune on");
     }
-    let recipe = match args.gguf {
-        Some(_) => LmConfig::pretrained_lora(),
-        None => LmConfig::default(),
-    };
     let config = lm_config_over(recipe, args.train.config.as_deref(), flags)?;
     let finetune = LmFinetune {
         from: args.from.clone().unwrap_or_default(),

@@ -1,6 +1,7 @@
 //! Weights in and out: Burn records saved atomically, Hugging Face `.safetensors` checkpoints
 //! (single files and sharded ones, memory-mapped), GGUF files (memory-mapped, dequantised), the
-//! import of Transformer FFN sub-layers and of whole LLaMA models, and LoRA adapters in PEFT's format.
+//! import of Transformer FFN sub-layers and of whole LLaMA models, and LoRA adapters in PEFT's
+//! format.
 
 pub(crate) mod dequant;
 pub(crate) mod gguf;

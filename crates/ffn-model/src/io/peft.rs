@@ -286,8 +286,8 @@ pub fn peft_adapter_bytes(model: &CausalLm, path: &Path) -> Result<Vec<u8>, Mode
 }
 
 /// `model` with the adapters of the PEFT weights `file` on the layers it names: a layer without
-/// an adapter gets one built by `lora` (on the layer's device), then takes the file's values (and the
-/// parameter ids its metadata records). Fails on a key that is no adapter factor of this
+/// an adapter gets one built by `lora` (on the layer's device), then takes the file's values
+/// (and the parameter ids its metadata records). Fails on a key that is no adapter factor of this
 /// model, a factor of the wrong shape, or a missing half of a pair.
 pub fn load_peft_adapter(
     model: CausalLm,

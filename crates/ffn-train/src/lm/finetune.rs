@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::params::{parameters, path_matches};
-use sha2::{Digest, Sha256};
-
-use crate::run::hex;
+use crate::run::file_sha256;
 
 /// Fails, naming `path`, unless the file's SHA-256 is `saved` (what a fine-tune recorded of
 /// its base).
@@ -31,18 +29,6 @@ pub(crate) fn check_base(path: &Path, saved: &str) -> Result<(), TrainError> {
             saved.get(..12).unwrap_or(saved)
         ),
     })
-}
-
-/// The SHA-256 of the file at `path`, in hex, read in a stream.
-pub(crate) fn file_sha256(path: &Path) -> Result<String, TrainError> {
-    let unreadable = |e: std::io::Error| TrainError::Run {
-        path: path.to_path_buf(),
-        reason: format!("cannot read: {e}"),
-    };
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
-    Ok(hex(&hasher.finalize()))
 }
 
 /// The projections that get LoRA adapters.

@@ -76,7 +76,7 @@ pub fn finetune_lm(
                     pretrained.config.block_size
                 )));
             }
-            finetune.base_sha256 = Some(finetune::file_sha256(path)?);
+            finetune.base_sha256 = Some(crate::run::file_sha256(path)?);
             config.model = LmModelSpec::describing(&pretrained.config);
             (pretrained.model, pretrained.text.tokenizer)
         }

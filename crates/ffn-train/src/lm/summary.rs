@@ -1,5 +1,6 @@
 //! The end of a language-model run: the final weights (`model.bpk` with the adapters merged,
-//! or a PEFT adapter directory for a fine-tuned pretrained model), the final evaluation on many seeded batches, `summary.json`, and the curves.
+//! or a PEFT adapter directory for a fine-tuned pretrained model), the final evaluation on
+//! many seeded batches, `summary.json`, and the curves.
 
 use std::path::PathBuf;
 
@@ -68,17 +69,14 @@ pub(super) fn finish(
     let state = &finished.state;
     let trained = finished.model.valid();
     let model = trained.clone().merge_lora();
-    match prepared.weights() {
+    let weights = prepared.weights();
+    match &weights {
         LmWeights::Full => run.save_weights(&model, &run.model())?,
-        weights @ LmWeights::Adapters(_) => {
-            let lora = finetune.as_ref().and_then(|f| f.lora.as_ref());
-            let base = finetune.as_ref().and_then(|f| f.gguf.as_ref());
-            let peft = PeftLoraConfig::for_model(
-                &trained,
-                &lora.cloned().unwrap_or_default(),
-                base.map(|path| path.display().to_string()),
-            );
+        LmWeights::Adapters(lora) => {
             weights.save(run, &trained, &run.peft_weights())?;
+            let base = finetune.as_ref().and_then(|f| f.gguf.as_ref());
+            let base = base.map(|path| path.display().to_string());
+            let peft = PeftLoraConfig::for_model(&trained, lora, base);
             run.write_json(&run.peft_config(), &peft)?;
         }
     }

@@ -23,8 +23,21 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// The SHA-256 of the file at `path` in lower-case hex, read as a stream (a model file need
+/// not fit in memory twice).
+pub(crate) fn file_sha256(path: &Path) -> Result<String, TrainError> {
+    let unreadable = |e: std::io::Error| TrainError::Run {
+        path: path.to_path_buf(),
+        reason: format!("cannot read: {e}"),
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
+    Ok(hex(&hasher.finalize()))
+}
+
 /// `bytes` in lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -16,5 +16,5 @@ pub use dataset_record::DatasetRecord;
 pub use describe::RunDescription;
 pub(crate) use dir::read_json_file;
 pub use dir::{CheckpointPoint, RunDir};
-pub(crate) use manifest::{hex, sha256_hex};
+pub(crate) use manifest::{file_sha256, sha256_hex};
 pub use saved::{SavedRun, SplitChoice};

@@ -38,7 +38,6 @@ type Start<'a> = Box<
         + 'a,
 >;
 
-/// Continues the language-model run in `dir` with the changes `options` make.
 /// The pretrained model in `file` on `device`, as `args` say: its context capped, a PEFT adapter
 /// merged.
 fn open_pretrained(
@@ -53,6 +52,7 @@ fn open_pretrained(
     })
 }
 
+/// Continues the language-model run in `dir` with the changes `options` make.
 fn resume(dir: &Path, options: ResumeOptions) -> Start<'_> {
     Box::new(move |progress| {
         Ok((
