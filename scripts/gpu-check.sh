@@ -7,7 +7,9 @@
 #   3. the reference benchmarks (`ffn bench`: W1-W4 and KV-cache decoding) on wgpu, alternately with
 #      PyTorch CUDA on the same workloads when a Python with torch is given as TORCH_PYTHON,
 #   4. the reference language-model recipe on wgpu (and PyTorch CUDA's peer): wall time and loss,
-#   5. with TORCH_PYTHON, flex against PyTorch on this machine's CPU (2 threads).
+#   5. remote devices (scripts/remote-check.sh): one `ffn serve` wgpu server against local wgpu,
+#      and data parallel over local wgpu + a remote flex server, losses and throughput,
+#   6. with TORCH_PYTHON, flex against PyTorch on this machine's CPU (2 threads).
 # Usage: [FFN_BIN_DIR=DIR] [TORCH_PYTHON=python3] scripts/gpu-check.sh        (needs the Vulkan loader, libvulkan1, and the GPU's Vulkan ICD)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,6 +54,9 @@ fi
 echo "== the reference language-model recipe (2000 steps) on wgpu"
 "$bin/ffn" lm train --text datasets/shakespeare.txt --backend wgpu --out "$out/gpt" --json \
   | tail -n 1 | python3 -c 'import json,sys; s=json.load(sys.stdin); print("ffn wgpu: valid loss", round(s["valid"]["loss"], 4), "train", round(s["train_seconds"], 1), "s", round(s["tokens_per_second"]), "tokens/s")'
+echo "== remote devices: a wgpu server against local wgpu; local wgpu + a remote flex server"
+FFN_BIN="$bin/ffn" LOCAL=wgpu SERVER=wgpu scripts/remote-check.sh
+FFN_BIN="$bin/ffn" LOCAL=wgpu SERVER=flex scripts/remote-check.sh
 if [ -n "${TORCH_PYTHON:-}" ]; then
   DEVICE=cuda "$TORCH_PYTHON" bench/torch_char_gpt.py train datasets/shakespeare.txt \
     | python3 -c 'import json,sys; s=json.load(sys.stdin); print("PyTorch CUDA: valid loss", round(s["valid_loss"], 4), "train", round(s["wall_s"], 1), "s", round(s["chars_per_s"]), "tokens/s")'

@@ -24,7 +24,9 @@ fn main() -> ExitCode {
         Err(error) => return usage_error(error),
     };
     let json = cli.command.as_ref().is_some_and(args::Command::json);
-    match commands::run(cli.command) {
+    let outcome = settings::remote_token(cli.token_file.as_deref())
+        .and_then(|t| commands::run(cli.command, t));
+    match outcome {
         Ok(()) if printer::stdout_closed() => {
             eprintln!(
                 "note: stdout was closed before the output ended; the command itself finished"

@@ -42,6 +42,44 @@ pub struct Batch {
     pub targets: BatchTargets,
 }
 
+impl Batch {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.features.dims()[0]
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rows `rows` of the batch, on `device`: one device's share of a batch split across devices.
+    pub fn rows(&self, rows: std::ops::Range<usize>, device: &Device) -> Batch {
+        let targets = match &self.targets {
+            BatchTargets::Classes(classes) => BatchTargets::Classes(
+                classes
+                    .clone()
+                    .narrow(0, rows.start, rows.len())
+                    .to_device(device),
+            ),
+            BatchTargets::Values(values) => BatchTargets::Values(
+                values
+                    .clone()
+                    .narrow(0, rows.start, rows.len())
+                    .to_device(device),
+            ),
+        };
+        Batch {
+            features: self
+                .features
+                .clone()
+                .narrow(0, rows.start, rows.len())
+                .to_device(device),
+            targets,
+        }
+    }
+}
+
 impl Examples {
     /// Number of examples.
     pub fn len(&self) -> usize {

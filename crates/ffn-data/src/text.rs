@@ -92,6 +92,35 @@ pub struct TokenBatch {
     pub targets: Tensor<2, Int>,
 }
 
+impl TokenBatch {
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        self.inputs.dims()[0]
+    }
+
+    /// Whether the batch has no windows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Windows `rows` of the batch, on `device`: one device's share of a batch split across
+    /// devices.
+    pub fn rows(&self, rows: std::ops::Range<usize>, device: &Device) -> TokenBatch {
+        TokenBatch {
+            inputs: self
+                .inputs
+                .clone()
+                .narrow(0, rows.start, rows.len())
+                .to_device(device),
+            targets: self
+                .targets
+                .clone()
+                .narrow(0, rows.start, rows.len())
+                .to_device(device),
+        }
+    }
+}
+
 /// Random windows of `block + 1` consecutive tokens of one part of a text.
 #[derive(Debug, Clone, Copy)]
 pub struct Windows<'a> {

@@ -7,7 +7,9 @@ use ffn_data::{LoadOptions, SplitConfig, Task};
 use ffn_model::{Activation, NormKind, TransformerFfnConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{Backend, FinetuneSpec, LossConfig, OptimizerConfig, ScheduleConfig, TrainError};
+use crate::{
+    Backend, DeviceSpec, FinetuneSpec, LossConfig, OptimizerConfig, ScheduleConfig, TrainError,
+};
 
 /// The network trained on a tabular dataset: an MLP from features to classes or values,
 /// optionally after a Transformer FFN block (runs fine-tuned from an imported block).
@@ -109,6 +111,9 @@ pub struct TrainConfig {
     pub backend: Backend,
     /// wgpu adapter index (discrete GPUs), when several exist.
     pub device_index: Option<usize>,
+    /// Data parallelism: the devices that share every batch, the first holding the model and
+    /// the optimiser (`backend` and `device_index` then do not apply); empty: one device.
+    pub devices: Vec<DeviceSpec>,
     /// Fine-tuning: where the weights come from, what trains, adapters.
     pub finetune: Option<FinetuneSpec>,
 }
@@ -150,6 +155,7 @@ impl Default for TrainConfig {
             seed: 0,
             backend: Backend::Flex,
             device_index: None,
+            devices: Vec::new(),
             finetune: None,
         }
     }
@@ -180,6 +186,7 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch_size must be at least 1".into());
         }
+        crate::check_devices(&self.devices, self.batch_size)?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr must be a positive number, got {}", self.lr));
         }

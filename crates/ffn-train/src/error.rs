@@ -28,6 +28,22 @@ pub enum TrainError {
          build has it) or use --backend flex"
     )]
     NotBuilt(&'static str),
+    /// A remote device that could not be connected, or that stopped answering.
+    #[error("{device}: {reason}")]
+    Remote {
+        /// The device, as `--devices` names it.
+        device: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
+    /// A server that could not start or stopped serving.
+    #[error("cannot serve on {address}: {reason}")]
+    Serve {
+        /// The address it was to listen on.
+        address: String,
+        /// What Burn's server reported.
+        reason: String,
+    },
     /// A configuration value outside its valid range.
     #[error("invalid config: {0}")]
     InvalidConfig(String),

@@ -32,7 +32,11 @@ mod tabular;
 pub use bench::{BenchResult, Workload, bench};
 pub use clip::clip_global_norm;
 pub use config::{EarlyStoppingConfig, ModelSpec, TrainConfig};
-pub use device::{Backend, OpenedDevice, open_device, pin_default_device};
+pub use device::{
+    Backend, CONNECT_TIMEOUT, DEVICE_FORMS, DeviceFlags, DeviceSpec, OpenedDevice, SessionRequest,
+    check_devices, open_device, open_devices, open_spec, pin_default_device, read_token,
+    run_devices, serve, set_remote_token,
+};
 pub use engine::{EpochRecord, Progress, ResumeOptions};
 pub use error::TrainError;
 pub use export::{ExportInfo, export_run};

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use ffn_data::TokenizerKind;
 use ffn_model::{FfnSpec, Positions};
-use ffn_train::{Backend, LoraTargets, ScheduleConfig};
+use ffn_train::{LoraTargets, ScheduleConfig};
 
-use super::{ComputeArgs, JsonFlag, NameList, one_of, parse_schedule};
+use super::{ComputeArgs, DeviceArgs, JsonFlag, NameList, one_of, parse_schedule};
 
 /// The `ffn lm` subcommands.
 #[derive(Subcommand)]
@@ -131,12 +131,8 @@ pub struct LmFlags {
     /// Dropout on embeddings and FFN activations.
     #[arg(long)]
     pub dropout: Option<f64>,
-    /// Compute backend.
-    #[arg(long, value_parser = one_of::<Backend>(), ignore_case = true)]
-    pub backend: Option<Backend>,
-    /// wgpu adapter index.
-    #[arg(long)]
-    pub device: Option<usize>,
+    #[command(flatten)]
+    pub devices: DeviceArgs,
     /// Seed of initialisation, windows and dropout.
     #[arg(long)]
     pub seed: Option<u64>,

@@ -9,7 +9,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use ffn_data::Task;
 use ffn_model::{Activation, HfLayout};
-use ffn_train::{Backend, OptimizerKind, ScheduleConfig, SplitChoice, Workload};
+use ffn_train::{DeviceSpec, OptimizerKind, ScheduleConfig, SplitChoice, Workload};
 use strum::VariantNames;
 
 mod inspect;
@@ -32,6 +32,10 @@ pub struct Cli {
     /// What to do; with none, `train` with its defaults.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The shared secret of `ffn serve` and its clients, read from this file (default: the
+    /// FFN_REMOTE_TOKEN environment variable).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -51,6 +55,9 @@ pub enum Command {
     Predict(PredictArgs),
     /// Describe a run: architecture, parameters, dataset, final metrics.
     Info(InfoArgs),
+    /// Serve this machine's device to remote clients (`--backend remote:ws://HOST:PORT`,
+    /// `--devices`) through Burn's remote backend, until Ctrl+C or SIGTERM.
+    Serve(ServeArgs),
     /// Look inside a trained network: unit statistics and feature attributions (tabular), or
     /// what each FFN neuron fires on and promotes (language models).
     Inspect(InspectArgs),
@@ -76,6 +83,7 @@ impl Command {
             Command::Inspect(args) => args.output.json,
             Command::Report(args) => args.output.json,
             Command::Bench(args) => args.json,
+            Command::Serve(_) => false,
             Command::Predict(args) => args.json,
             Command::Lm(LmCommand::Train(args)) => args.output.json,
             Command::Lm(LmCommand::Finetune(args)) => args.train.output.json,
@@ -106,14 +114,30 @@ pub struct JsonFlag {
 }
 
 /// Where a command computes.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct ComputeArgs {
-    /// Compute backend.
-    #[arg(long, value_parser = one_of::<Backend>(), ignore_case = true, default_value = "flex")]
-    pub backend: Backend,
+    /// Compute backend: flex, ndarray, wgpu, wgpu:N, auto, or remote:ws://HOST:PORT (an
+    /// `ffn serve` server).
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    pub backend: DeviceSpec,
     /// wgpu adapter index (the N-th discrete GPU).
     #[arg(long)]
     pub device: Option<usize>,
+}
+
+/// `ffn serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The backend of the served device: flex, ndarray or wgpu (wgpu:N for the N-th GPU).
+    #[arg(long, default_value = "flex", value_name = "DEVICE")]
+    pub backend: DeviceSpec,
+    /// wgpu adapter index (the N-th discrete GPU).
+    #[arg(long)]
+    pub device: Option<usize>,
+    /// Address and port to listen on, exactly as given (PORT alone: 127.0.0.1:PORT; port 0 picks
+    /// a free one). A non-loopback address is served only when written out.
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR:PORT")]
+    pub listen: String,
 }
 
 /// `ffn train`.
@@ -216,15 +240,38 @@ pub struct TrainFlags {
     /// Early-stopping patience in epochs (0 turns early stopping off).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// Compute backend.
-    #[arg(long, value_parser = one_of::<Backend>(), ignore_case = true)]
-    pub backend: Option<Backend>,
-    /// wgpu adapter index (the N-th discrete GPU).
-    #[arg(long)]
-    pub device: Option<usize>,
+    #[command(flatten)]
+    pub devices: DeviceArgs,
     /// Seed of split, initialisation, shuffling and dropout.
     #[arg(long)]
     pub seed: Option<u64>,
+}
+
+/// Where a run computes: `--backend`, `--device`, `--devices`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DeviceArgs {
+    /// Compute backend: flex, ndarray, wgpu, wgpu:N, auto, or remote:ws://HOST:PORT (an
+    /// `ffn serve` server).
+    #[arg(long, value_name = "DEVICE", conflicts_with = "devices")]
+    pub backend: Option<DeviceSpec>,
+    /// wgpu adapter index (the N-th discrete GPU).
+    #[arg(long)]
+    pub device: Option<usize>,
+    /// Data parallel over these devices (DEVICE,DEVICE,...; the first holds the model): every
+    /// batch is split across them and their gradients summed into one optimiser step.
+    #[arg(long, value_name = "DEVICES", value_delimiter = ',')]
+    pub devices: Option<Vec<DeviceSpec>>,
+}
+
+impl DeviceArgs {
+    /// The flags as the library applies them.
+    pub fn flags(&self) -> ffn_train::DeviceFlags {
+        ffn_train::DeviceFlags {
+            backend: self.backend.clone(),
+            device: self.device,
+            devices: self.devices.clone(),
+        }
+    }
 }
 
 fn parse_activation(name: &str) -> Result<Activation, String> {

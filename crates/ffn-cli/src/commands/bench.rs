@@ -1,14 +1,13 @@
 //! `ffn bench`: the reference workloads timed on a backend.
 
 use anyhow::{Context, Result};
-use ffn_train::Backend;
 
 use crate::args::BenchArgs;
 use crate::printer;
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let device = args.compute.open()?;
-    let gpu = device.backend == Backend::Wgpu;
+    let gpu = device.is_wgpu();
     if !args.json {
         printer::line(format!("benchmarking on {}", device.description))?;
     }

@@ -10,16 +10,21 @@ mod inspect;
 mod lm;
 mod predict;
 mod report;
+mod serve;
 mod train;
 
 use anyhow::{Context, Result};
-use ffn_train::{OpenedDevice, TrainError, open_device};
+use ffn_train::{DeviceSpec, OpenedDevice, TrainError, open_device, open_spec};
 
 use crate::args::{Command, ComputeArgs};
 use crate::interrupt::Interrupts;
 
-/// Runs `command`; none means `ffn train` with its defaults.
-pub fn run(command: Option<Command>) -> Result<()> {
+/// Runs `command`; none means `ffn train` with its defaults. `token` is the remote backend's
+/// shared secret, when one was given.
+pub fn run(command: Option<Command>, token: Option<String>) -> Result<()> {
+    if let Some(token) = &token {
+        ffn_train::set_remote_token(token);
+    }
     match command {
         None => train::run(Default::default()),
         Some(Command::Train(args)) => train::run(*args),
@@ -32,6 +37,7 @@ pub fn run(command: Option<Command>) -> Result<()> {
         Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Report(args)) => report::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Serve(args)) => serve::run(args, token.as_deref()),
         Some(Command::Lm(command)) => lm::run(command),
     }
 }
@@ -39,7 +45,10 @@ pub fn run(command: Option<Command>) -> Result<()> {
 impl ComputeArgs {
     /// Opens the device the flags name.
     fn open(&self) -> Result<OpenedDevice> {
-        Ok(open_device(self.backend, self.device)?)
+        Ok(match &self.backend {
+            DeviceSpec::Local { backend, index } => open_device(*backend, self.device.or(*index))?,
+            remote => open_spec(remote)?,
+        })
     }
 }
 

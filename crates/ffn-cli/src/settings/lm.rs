@@ -46,8 +46,7 @@ pub fn apply_lm_flags(config: &mut LmConfig, flags: &LmFlags) {
         lr,
         schedule,
         dropout,
-        backend,
-        device,
+        devices,
         seed,
     } = flags;
     let model = &mut config.model;
@@ -67,8 +66,11 @@ pub fn apply_lm_flags(config: &mut LmConfig, flags: &LmFlags) {
     set(&mut config.eval_interval, *eval_interval);
     set(&mut config.lr, *lr);
     set(&mut config.schedule, schedule.clone());
-    set(&mut config.backend, *backend);
-    set(&mut config.device_index, device.map(Some));
+    devices.flags().apply(
+        &mut config.backend,
+        &mut config.device_index,
+        &mut config.devices,
+    );
     set(&mut config.seed, *seed);
 }
 

@@ -15,6 +15,18 @@ mod resume;
 pub use lm::{lm_config, lm_finetune};
 pub use resume::{finetune_resume, lm_finetune_resume, lm_resume, train_resume};
 
+/// The remote backend's shared secret: the text of `--token-file`, else the `FFN_REMOTE_TOKEN`
+/// environment variable, else none.
+pub fn remote_token(file: Option<&Path>) -> Result<Option<String>> {
+    if let Some(file) = file {
+        return Ok(Some(ffn_train::read_token(file)?));
+    }
+    Ok(std::env::var("FFN_REMOTE_TOKEN")
+        .ok()
+        .map(|token| token.trim().to_string())
+        .filter(|token| !token.is_empty()))
+}
+
 /// The config of a new run: `file` (or the defaults) with `flags` applied, validated.
 pub fn train_config(file: Option<&Path>, flags: &TrainFlags) -> Result<TrainConfig> {
     let mut config = match file {
@@ -75,8 +87,7 @@ pub fn apply_train_flags(config: &mut TrainConfig, flags: &TrainFlags) {
         schedule,
         clip_norm,
         patience,
-        backend,
-        device,
+        devices,
         seed,
     } = flags;
     set(&mut config.dataset, dataset.clone());
@@ -108,8 +119,11 @@ pub fn apply_train_flags(config: &mut TrainConfig, flags: &TrainFlags) {
             ..config.early_stopping.clone().unwrap_or_default()
         });
     }
-    set(&mut config.backend, *backend);
-    set(&mut config.device_index, device.map(Some));
+    devices.flags().apply(
+        &mut config.backend,
+        &mut config.device_index,
+        &mut config.devices,
+    );
     set(&mut config.seed, *seed);
 }
 

@@ -6,7 +6,8 @@ use ffn_train::ResumeOptions;
 
 use crate::args::{FinetuneFlags, LmFinetuneArgs, LmFlags, TrainFlags};
 
-/// The changes `--resume` makes to a tabular run: `--epochs`, `--backend` and `--device`.
+/// The changes `--resume` makes to a tabular run: `--epochs`, `--backend`, `--device` and
+/// `--devices`.
 pub fn train_resume(flags: &TrainFlags) -> Result<ResumeOptions> {
     // Destructured without `..`: a new flag is a compile error here until it is placed.
     let TrainFlags {
@@ -26,8 +27,7 @@ pub fn train_resume(flags: &TrainFlags) -> Result<ResumeOptions> {
         schedule,
         clip_norm,
         patience,
-        backend,
-        device,
+        devices,
         seed,
     } = flags;
     refuse(
@@ -53,8 +53,7 @@ pub fn train_resume(flags: &TrainFlags) -> Result<ResumeOptions> {
     )?;
     Ok(ResumeOptions {
         length: *epochs,
-        backend: *backend,
-        device_index: *device,
+        devices: devices.flags(),
     })
 }
 
@@ -86,7 +85,8 @@ pub fn finetune_resume(flags: &TrainFlags, finetune: &FinetuneFlags) -> Result<R
     train_resume(flags)
 }
 
-/// The changes `--resume` makes to a language-model run: `--steps`, `--backend`, `--device`.
+/// The changes `--resume` makes to a language-model run: `--steps`, `--backend`, `--device`,
+/// `--devices`.
 pub fn lm_resume(flags: &LmFlags) -> Result<ResumeOptions> {
     let LmFlags {
         text,
@@ -105,8 +105,7 @@ pub fn lm_resume(flags: &LmFlags) -> Result<ResumeOptions> {
         lr,
         schedule,
         dropout,
-        backend,
-        device,
+        devices,
         seed,
     } = flags;
     refuse(
@@ -132,8 +131,7 @@ pub fn lm_resume(flags: &LmFlags) -> Result<ResumeOptions> {
     )?;
     Ok(ResumeOptions {
         length: *steps,
-        backend: *backend,
-        device_index: *device,
+        devices: devices.flags(),
     })
 }
 
@@ -173,7 +171,7 @@ fn refuse(flags: &[(&str, bool)], length: &str) -> Result<()> {
     if !given.is_empty() {
         bail!(
             "{} cannot change a run being resumed (it keeps its saved settings); with --resume \
-             only {length}, --backend and --device apply",
+             only {length}, --backend, --device and --devices apply",
             given.join(", ")
         );
     }

@@ -17,10 +17,7 @@ fn invalid_values_are_rejected() {
             "--hidden needs at least one layer size",
         ),
         (vec!["--hidden", "64,x"], "'x' is not a size"),
-        (
-            vec!["--backend", "tpu"],
-            "[possible values: flex, ndarray, wgpu, auto]",
-        ),
+        (vec!["--backend", "tpu"], "device `tpu` names no backend"),
         (vec!["--activation", "relu7"], "unknown activation 'relu7'"),
         (
             vec!["--optimizer", "lbfgs"],

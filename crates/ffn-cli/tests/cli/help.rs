@@ -4,14 +4,10 @@
 use crate::{assert_fails_with, ffn, ffn_ok};
 
 /// Subcommands, a closed-set flag of each, and the values its help must list.
-const CLOSED_SETS: [(&str, &str, &str); 9] = [
-    ("train", "--backend", "flex, ndarray, wgpu, auto"),
+const CLOSED_SETS: [(&str, &str, &str); 5] = [
     ("train", "--task", "classification, regression"),
     ("train", "--optimizer", "sgd, adam, adamw"),
-    ("finetune", "--backend", "flex, ndarray, wgpu, auto"),
     ("eval", "--split", "test, valid, train, all"),
-    ("eval", "--backend", "flex, ndarray, wgpu, auto"),
-    ("predict", "--backend", "flex, ndarray, wgpu, auto"),
     ("import", "--layout", "bert, gpt2, llama"),
     (
         "bench",
@@ -38,6 +34,33 @@ fn help_lists_the_values_of_every_closed_set() {
             .unwrap_or_else(|| panic!("{command} --help has no {flag}: {help}"));
         assert!(section.contains(&listed), "{command} {flag}: {section}");
     }
+}
+
+/// `--backend` takes a local backend or a remote server's address, an open set: its help names
+/// the forms, and a value of none of them is rejected naming them.
+#[test]
+fn device_flags_name_their_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [
+        &["train"][..],
+        &["finetune"],
+        &["eval"],
+        &["predict"],
+        &["lm", "train"],
+    ] {
+        let help = ffn_ok(&[command, &["--help"]].concat(), dir.path());
+        assert!(
+            help.contains("flex, ndarray, wgpu, wgpu:N, auto, or remote:ws://HOST:PORT"),
+            "{command:?}: {help}"
+        );
+    }
+    let train = ffn_ok(&["train", "--help"], dir.path());
+    assert!(train.contains("--devices <DEVICES>"), "{train}");
+    let out = ffn(&["train", "--backend", "tpu"], dir.path());
+    assert_fails_with(
+        &out,
+        "a device is one of flex, ndarray, wgpu, wgpu:N, auto or remote:ws://HOST:PORT",
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use crate::{assert_fails_with, datasets, ffn, ffn_ok, iris_run};
 
 /// The first 40,000 characters of the shipped Shakespeare, in `dir`.
-fn excerpt(dir: &Path) -> String {
+pub(crate) fn excerpt(dir: &Path) -> String {
     let text = std::fs::read_to_string(datasets().join("shakespeare.txt")).unwrap();
     let path = dir.join("text.txt");
     std::fs::write(&path, text.chars().take(40_000).collect::<String>()).unwrap();
@@ -15,7 +15,7 @@ fn excerpt(dir: &Path) -> String {
 }
 
 /// Flags of a small, short run.
-const SMALL: [&str; 18] = [
+pub(crate) const SMALL: [&str; 18] = [
     "--layers",
     "1",
     "--heads",

@@ -2,6 +2,7 @@
 //! panic; the commands work on a trained run. One test binary, so Burn is linked once.
 
 mod commands;
+mod distributed;
 mod errors;
 mod export;
 mod finetune;

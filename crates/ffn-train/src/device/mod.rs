@@ -1,5 +1,9 @@
-//! Choosing the compute device at run time: flex or ndarray on the CPU, wgpu on a GPU; and
-//! pinning Burn's default device to the CPU for the few Burn internals that use it.
+//! Choosing the compute device at run time: flex or ndarray on the CPU, wgpu on a GPU, or the
+//! device of a remote `ffn serve` server; and pinning Burn's default device to the CPU for the
+//! few Burn internals that use it.
+
+mod remote;
+mod spec;
 
 use std::sync::Once;
 
@@ -8,8 +12,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
+pub(crate) use remote::surviving_lost_devices;
+pub use remote::{CONNECT_TIMEOUT, SessionRequest, read_token, serve, set_remote_token};
+pub use spec::{DEVICE_FORMS, DeviceFlags, DeviceSpec, check_devices, run_devices};
+
 /// A compute backend, as named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize
+)]
 #[derive(strum::Display, strum::EnumString, strum::VariantNames)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case", ascii_case_insensitive)]
@@ -38,10 +56,60 @@ fn unknown_backend(name: &str) -> TrainError {
 pub struct OpenedDevice {
     /// The device (without autodiff).
     pub device: Device,
-    /// The backend in use (`Auto` resolved to a concrete one).
-    pub backend: Backend,
+    /// The device as named (`auto` resolved to the backend it chose).
+    pub spec: DeviceSpec,
     /// What was picked and why, for the user.
     pub description: String,
+}
+
+impl OpenedDevice {
+    /// Whether the device is a local wgpu adapter.
+    pub fn is_wgpu(&self) -> bool {
+        matches!(
+            self.spec,
+            DeviceSpec::Local {
+                backend: Backend::Wgpu,
+                ..
+            }
+        )
+    }
+}
+
+/// Opens the device `spec` names: a local backend, or a remote server's device (connecting to
+/// it with the token set by [`set_remote_token`]).
+pub fn open_spec(spec: &DeviceSpec) -> Result<OpenedDevice, TrainError> {
+    match spec {
+        DeviceSpec::Local { backend, index } => open_device(*backend, *index),
+        DeviceSpec::Remote { url } => remote::connect(url),
+    }
+}
+
+/// Opens every device of a data-parallel run, the first (which holds the model) first.
+pub fn open_devices(specs: &[DeviceSpec]) -> Result<Vec<OpenedDevice>, TrainError> {
+    specs.iter().map(open_spec).collect()
+}
+
+/// Opens the devices a run's config names ([`run_devices`]): the main device, which holds the
+/// model and the optimiser and whose description names them all, and the others, which compute
+/// shares of every batch.
+pub(crate) fn open_run_devices(
+    backend: Backend,
+    device_index: Option<usize>,
+    devices: &[DeviceSpec],
+) -> Result<(OpenedDevice, Vec<OpenedDevice>), TrainError> {
+    let mut opened = open_devices(&run_devices(backend, device_index, devices))?;
+    let others = opened.split_off(1);
+    let mut main = opened.remove(0);
+    if !others.is_empty() {
+        let names: Vec<&str> = others.iter().map(|d| d.description.as_str()).collect();
+        main.description = format!(
+            "data parallel over {} devices: {} (holds the model), {}",
+            others.len() + 1,
+            main.description,
+            names.join(", ")
+        );
+    }
+    Ok((main, others))
 }
 
 /// Opens `backend`; `adapter` picks the N-th discrete GPU for wgpu (default: wgpu's choice).
@@ -56,12 +124,12 @@ pub fn open_device(backend: Backend, adapter: Option<usize>) -> Result<OpenedDev
     match backend {
         Backend::Flex => Ok(OpenedDevice {
             device: Device::flex(),
-            backend,
+            spec: DeviceSpec::local(backend),
             description: "flex (CPU)".into(),
         }),
         Backend::Ndarray => Ok(OpenedDevice {
             device: ndarray_device()?,
-            backend,
+            spec: DeviceSpec::local(backend),
             description: "ndarray (CPU)".into(),
         }),
         Backend::Wgpu => {
@@ -69,15 +137,17 @@ pub fn open_device(backend: Backend, adapter: Option<usize>) -> Result<OpenedDev
                 return Err(TrainError::NotBuilt("wgpu"));
             }
             let kind = adapter.map_or(DeviceKind::DefaultDevice, DeviceKind::DiscreteGpu);
-            let (device, adapter) =
-                wgpu_device(kind.clone()).map_err(|reason| TrainError::NoGpu {
-                    requested: format!("wgpu ({kind:?})"),
-                    reason,
-                })?;
+            let (device, name) = wgpu_device(kind.clone()).map_err(|reason| TrainError::NoGpu {
+                requested: format!("wgpu ({kind:?})"),
+                reason,
+            })?;
             Ok(OpenedDevice {
                 device,
-                backend,
-                description: format!("wgpu ({kind:?}{adapter})"),
+                spec: DeviceSpec::Local {
+                    backend,
+                    index: adapter,
+                },
+                description: format!("wgpu ({kind:?}{name})"),
             })
         }
         Backend::Auto => {
@@ -87,12 +157,12 @@ pub fn open_device(backend: Backend, adapter: Option<usize>) -> Result<OpenedDev
             Ok(match gpu {
                 Some((kind, (device, adapter))) => OpenedDevice {
                     device,
-                    backend: Backend::Wgpu,
+                    spec: DeviceSpec::local(Backend::Wgpu),
                     description: format!("auto: wgpu on a GPU ({kind:?}{adapter})"),
                 },
                 None => OpenedDevice {
                     device: Device::flex(),
-                    backend: Backend::Flex,
+                    spec: DeviceSpec::local(Backend::Flex),
                     description: "auto: no GPU adapter found, flex (CPU)".into(),
                 },
             })

@@ -5,6 +5,7 @@
 
 mod checkpoint;
 mod early_stopping;
+mod parallel;
 mod progress;
 mod resume;
 
@@ -18,10 +19,12 @@ use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 pub(crate) use checkpoint::{CheckpointState, load_optimizer};
+pub(crate) use parallel::Rows;
 pub use progress::{EpochRecord, Progress};
 pub use resume::ResumeOptions;
 pub(crate) use resume::Resumption;
 
+use crate::device::surviving_lost_devices;
 use crate::params::take_grads;
 use crate::{EarlyStoppingConfig, Metrics, OpenedDevice, RunDir, TrainError, clip_global_norm};
 
@@ -29,8 +32,8 @@ use crate::{EarlyStoppingConfig, Metrics, OpenedDevice, RunDir, TrainError, clip
 pub(crate) trait Objective {
     /// The module that trains.
     type Model: Module;
-    /// One batch, on the autodiff device.
-    type Batch;
+    /// One batch, on the autodiff device; data parallelism cuts it by rows.
+    type Batch: Rows;
 
     /// Batches of round `round` (0-based).
     fn batches_per_round(&self, round: usize) -> usize;
@@ -118,7 +121,10 @@ pub(crate) struct Engine<'a, O: Objective> {
     pub objective: O,
     pub settings: LoopSettings,
     pub run: &'a RunDir,
+    /// The main device: it holds the model and the optimiser.
     pub device: &'a OpenedDevice,
+    /// The other devices of a data-parallel run: each computes a share of every batch.
+    pub replicas: &'a [OpenedDevice],
 }
 
 /// The end of the loop: the kept model (the best round's when early stopping restores it) and
@@ -149,7 +155,34 @@ impl<O: Objective> Engine<'_, O> {
     /// Runs the rounds from `state` on: `model` and `optimizer` as `state` says (after a round,
     /// or in the middle of one). When `progress` answers `Break`, training stops after the
     /// current optimiser step, writes a checkpoint there and returns [`TrainError::Interrupted`].
+    ///
+    /// A remote device lost mid-run ends the run with [`TrainError::Remote`] naming it; the last
+    /// checkpoint stays as it was written.
     pub fn run(
+        &self,
+        model: O::Model,
+        optimizer: ModuleOptimizer,
+        state: CheckpointState,
+        progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    ) -> Result<Finished<O::Model>, TrainError> {
+        let devices: Vec<&OpenedDevice> =
+            std::iter::once(self.device).chain(self.replicas).collect();
+        let run_dir = self.run.root().display();
+        surviving_lost_devices(
+            &devices,
+            || self.run_rounds(model, optimizer, state, progress),
+            |device, message| TrainError::Remote {
+                device,
+                reason: format!(
+                    "stopped answering during training ({}); the last checkpoint is intact: \
+                     continue with --resume {run_dir} (--backend flex finishes it here)",
+                    message.lines().last().unwrap_or_default().trim()
+                ),
+            },
+        )
+    }
+
+    fn run_rounds(
         &self,
         mut model: O::Model,
         mut optimizer: ModuleOptimizer,
@@ -281,15 +314,12 @@ impl<O: Objective> Engine<'_, O> {
         let mut lr = state.schedule.lr(state.step, round);
         let batch_stream = self.objective.batches(round, autodiff).enumerate();
         for (index, batch) in batch_stream.skip(state.round_batches) {
-            self.device
-                .device
-                .seed(batch_seed(settings.seed, round, index));
-            let loss = self.objective.loss(&model, batch)?;
-            loss_sum = loss_sum + loss.clone().inner();
+            let seed = batch_seed(settings.seed, round, index);
             // Each batch's share of its accumulation group, so a group's gradient is the mean over
             // its batches (the last group of a round may be shorter).
             let group = k.min(batches - index / k * k);
-            let grads = GradientsParams::from_grads((loss / group as f64).backward(), &model);
+            let (loss, grads) = self.gradients(&model, batch, group, seed)?;
+            loss_sum = loss_sum + loss;
             accumulator.accumulate(&model, grads);
             let stepped = (index + 1) % k == 0 || index + 1 == batches;
             if stepped {
@@ -315,6 +345,26 @@ impl<O: Objective> Engine<'_, O> {
             lr,
             mean_loss,
         })
+    }
+
+    /// The loss of `batch` (without the autodiff graph) and the gradients of `loss / group`, on
+    /// the main device; split across the devices in a data-parallel run. `seed` seeds the
+    /// dropout masks.
+    fn gradients(
+        &self,
+        model: &O::Model,
+        batch: O::Batch,
+        group: usize,
+        seed: u64,
+    ) -> Result<(Tensor<1>, GradientsParams), TrainError> {
+        if !self.replicas.is_empty() {
+            let devices = (self.device, self.replicas);
+            return parallel::gradients(&self.objective, model, batch, group, devices, seed);
+        }
+        self.device.device.seed(seed);
+        let loss = self.objective.loss(model, batch)?;
+        let grads = GradientsParams::from_grads((loss.clone() / group as f64).backward(), model);
+        Ok((loss.inner(), grads))
     }
 
     /// One optimiser step: the parameters of each learning-rate group at its multiple of `lr`,

@@ -4,18 +4,16 @@
 use serde::Serialize;
 
 use super::checkpoint::CheckpointState;
-use crate::{Backend, RunDir, TrainError};
+use crate::{Backend, DeviceFlags, DeviceSpec, RunDir, TrainError};
 
 /// Changes a resumed run may make; every other setting stays as the run saved it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResumeOptions {
     /// A new length (epochs of a tabular run, steps of a language model): more than the run
     /// has trained extends it, also once it finished (Keras' `initial_epoch`).
     pub length: Option<usize>,
-    /// Compute on this backend from here on.
-    pub backend: Option<Backend>,
-    /// Compute on this adapter from here on.
-    pub device_index: Option<usize>,
+    /// Compute on these devices from here on (another device set than the run's works).
+    pub devices: DeviceFlags,
 }
 
 /// What resuming a saved run does.
@@ -28,7 +26,7 @@ pub(crate) enum Resumption {
 }
 
 impl ResumeOptions {
-    /// Applies the options to a saved config's `length`, `backend` and `device_index`, given the
+    /// Applies the options to a saved config's `length` and devices, given the
     /// rounds already trained (`done`, in the config's unit `unit`), and says what resuming does.
     /// A finished run (its final weights and `summary.json` written) without a longer `length` is
     /// an error; one whose loop ended before its results were written is finished.
@@ -36,16 +34,11 @@ impl ResumeOptions {
         &self,
         run: &RunDir,
         (length, unit): (&mut usize, &str),
-        (backend, device_index): (&mut Backend, &mut Option<usize>),
+        (backend, device_index, devices): (&mut Backend, &mut Option<usize>, &mut Vec<DeviceSpec>),
         state: &mut CheckpointState,
         done: usize,
     ) -> Result<Resumption, TrainError> {
-        if let Some(new) = self.backend {
-            *backend = new;
-        }
-        if self.device_index.is_some() {
-            *device_index = self.device_index;
-        }
+        self.devices.apply(backend, device_index, devices);
         let fail = |reason: String| TrainError::Run {
             path: run.root().to_path_buf(),
             reason,

@@ -7,7 +7,7 @@ use ffn_data::TokenizerKind;
 use ffn_model::{CausalLmConfig, FfnKind, FfnSpec, FfnVariant, NormKind, Positions};
 use serde::{Deserialize, Serialize};
 
-use crate::{AdamParams, Backend, OptimizerConfig, ScheduleConfig, TrainError};
+use crate::{AdamParams, Backend, DeviceSpec, OptimizerConfig, ScheduleConfig, TrainError};
 
 /// The model of a language-model run, without the vocabulary (the tokenizer's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,6 +152,9 @@ pub struct LmConfig {
     pub backend: Backend,
     /// wgpu adapter index.
     pub device_index: Option<usize>,
+    /// Data parallelism: the devices that share every batch, the first holding the model and
+    /// the optimiser (`backend` and `device_index` then do not apply); empty: one device.
+    pub devices: Vec<DeviceSpec>,
     /// Tokens generated from the start of the validation text after every evaluation, for the
     /// report (0: none).
     pub sample_tokens: usize,
@@ -194,6 +197,7 @@ impl Default for LmConfig {
             seed: 0,
             backend: Backend::Flex,
             device_index: None,
+            devices: Vec::new(),
             sample_tokens: 100,
             moe_aux_loss: 0.01,
             moe_z_loss: 0.001,
@@ -269,6 +273,7 @@ impl LmConfig {
 
     /// Checks every value's range, naming the first bad one.
     pub fn validate(&self) -> Result<(), TrainError> {
+        crate::check_devices(&self.devices, self.batch)?;
         let bad = |msg: String| Err(TrainError::InvalidConfig(msg));
         let m = &self.model;
         for (name, value) in [

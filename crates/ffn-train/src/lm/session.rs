@@ -15,17 +15,21 @@ use super::objective::LanguageModeling;
 use super::summary::{LmSummary, finish};
 use super::weights::LmWeights;
 use super::{LmConfig, LmFinetune};
+use crate::device::open_run_devices;
 use crate::engine::{
     CheckpointState, Engine, LoopSettings, ResumeOptions, Resumption, load_optimizer,
 };
 use crate::params::{param_ids, set_trainable, trainable_counts};
-use crate::{OpenedDevice, Progress, RunDir, Schedule, TrainError, open_device};
+use crate::{OpenedDevice, Progress, RunDir, Schedule, TrainError};
 
 /// The fixed parts of a language-model run while it trains.
 pub(super) struct Prepared {
     pub config: LmConfig,
     pub run: RunDir,
+    /// The main device: it holds the model and the optimiser.
     pub device: OpenedDevice,
+    /// The other devices of a data-parallel run, computing shares of every batch.
+    pub replicas: Vec<OpenedDevice>,
     pub tokenizer: Tokenizer,
     pub split: TokenSplit,
     /// Parameters that train, and all parameters (adapters included).
@@ -73,7 +77,7 @@ impl Session {
         config.validate()?;
         let run = RunDir::new(out);
         run.ensure_vacant()?;
-        let device = open_device(config.backend, config.device_index)?;
+        let devices = open_run_devices(config.backend, config.device_index, &config.devices)?;
         let text = Text::read(&config.text)?;
         let cpu = Device::flex();
         cpu.seed(config.seed);
@@ -112,7 +116,7 @@ impl Session {
             &config,
             finetune.as_ref(),
             tokenizer.vocab_size(),
-            &device.device.clone().autodiff(),
+            &devices.0.device.clone().autodiff(),
             false,
         )?;
         let model = structure
@@ -125,7 +129,7 @@ impl Session {
         ));
         let optimizer = super::optimizer(&config, &model);
         let session = Self::assemble(
-            config, run, device, tokenizer, split, model, optimizer, state, finetune,
+            config, run, devices, tokenizer, split, model, optimizer, state, finetune,
         )?;
         let prepared = &session.prepared;
         let run = &prepared.run;
@@ -153,7 +157,11 @@ impl Session {
         let resumption = options.apply(
             &run,
             (&mut config.steps, "steps"),
-            (&mut config.backend, &mut config.device_index),
+            (
+                &mut config.backend,
+                &mut config.device_index,
+                &mut config.devices,
+            ),
             &mut state,
             done,
         )?;
@@ -171,14 +179,14 @@ impl Session {
             }
             state.schedule.stretch_to(config.steps);
         }
-        let device = open_device(config.backend, config.device_index)?;
+        let devices = open_run_devices(config.backend, config.device_index, &config.devices)?;
         let text = Text::read(&config.text)?;
         let (split, _) = TokenSplit::new(&text, &tokenizer, config.valid_fraction)?;
         let structure = training_model(
             &config,
             finetune.as_ref(),
             tokenizer.vocab_size(),
-            &device.device.clone().autodiff(),
+            &devices.0.device.clone().autodiff(),
             true,
         )?;
         let model = LmWeights::of(finetune.as_ref()).load(
@@ -188,7 +196,7 @@ impl Session {
         )?;
         let optimizer = load_optimizer(&run, super::optimizer(&config, &model), state.point())?;
         let session = Self::assemble(
-            config, run, device, tokenizer, split, model, optimizer, state, finetune,
+            config, run, devices, tokenizer, split, model, optimizer, state, finetune,
         )?;
         let Prepared { run, config, .. } = &session.prepared;
         options.save_changes(run, config)?;
@@ -200,7 +208,7 @@ impl Session {
     fn assemble(
         config: LmConfig,
         run: RunDir,
-        device: OpenedDevice,
+        (device, replicas): (OpenedDevice, Vec<OpenedDevice>),
         tokenizer: Tokenizer,
         split: TokenSplit,
         model: CausalLm,
@@ -220,6 +228,7 @@ impl Session {
                 config,
                 run,
                 device,
+                replicas,
                 tokenizer,
                 split,
                 trainable: counts,
@@ -262,6 +271,7 @@ impl Session {
             },
             run: &prepared.run,
             device: &prepared.device,
+            replicas: &prepared.replicas,
         };
         let finished = engine.run(model, optimizer, state, progress)?;
         finish(&prepared, finished)

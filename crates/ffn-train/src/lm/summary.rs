@@ -61,6 +61,7 @@ pub(super) fn finish(
         config,
         run,
         device,
+        replicas: _,
         tokenizer,
         split,
         trainable,

@@ -12,6 +12,7 @@ use ffn_data::{Dataset, Examples, Preprocessor, Split};
 
 use super::objective::Tabular;
 use super::{build_network, load_dataset};
+use crate::device::open_run_devices;
 use crate::engine::{
     CheckpointState, Engine, LoopSettings, LrGroup, ResumeOptions, Resumption, load_optimizer,
 };
@@ -19,7 +20,7 @@ use crate::finetune::{adapt_preprocessor, lr_groups, prepare_start};
 use crate::params::{param_ids, set_trainable, trainable_counts};
 use crate::{
     Artifact, DatasetRecord, Network, OpenedDevice, Progress, RunDir, Schedule, Summary,
-    TrainConfig, TrainError, open_device,
+    TrainConfig, TrainError,
 };
 
 /// The data of a run, encoded with its preprocessing.
@@ -34,7 +35,10 @@ pub(crate) struct Data {
 pub(super) struct Prepared {
     pub config: TrainConfig,
     pub run: RunDir,
+    /// The main device: it holds the model and the optimiser.
     pub device: OpenedDevice,
+    /// The other devices of a data-parallel run, computing shares of every batch.
+    pub replicas: Vec<OpenedDevice>,
     pub data: Data,
     /// Parameters that train, and all parameters (adapters included).
     pub trainable: (usize, usize),
@@ -61,7 +65,7 @@ impl Session {
         config.validate()?;
         let run = RunDir::new(out);
         run.ensure_vacant()?;
-        let device = open_device(config.backend, config.device_index)?;
+        let devices = open_run_devices(config.backend, config.device_index, &config.devices)?;
         config.dataset = std::path::absolute(&config.dataset).unwrap_or(config.dataset);
         let dataset = load_dataset(&config)?;
         let record = DatasetRecord::of(&config.dataset, dataset.len())?;
@@ -102,7 +106,7 @@ impl Session {
         let model = training_network(
             &config,
             &data.preprocessor,
-            &device.device.clone().autodiff(),
+            &devices.0.device.clone().autodiff(),
         )?
         .try_load_record(initial.into_record())
         .map_err(|e| TrainError::Device(format!("cannot move the initial weights: {e}")))?;
@@ -110,7 +114,7 @@ impl Session {
         let state = CheckpointState::new(Schedule::new(config.schedule.clone(), config.lr, steps));
         let optimizer = config.optimizer.init();
         // Everything that can fail on the user's settings has run: now the directory is written.
-        let session = Self::assemble(config, run, device, data, model, optimizer, state)?;
+        let session = Self::assemble(config, run, devices, data, model, optimizer, state)?;
         let Prepared {
             config, run, data, ..
         } = &session.prepared;
@@ -137,12 +141,16 @@ impl Session {
         let resumption = options.apply(
             &run,
             (&mut config.epochs, "epochs"),
-            (&mut config.backend, &mut config.device_index),
+            (
+                &mut config.backend,
+                &mut config.device_index,
+                &mut config.devices,
+            ),
             &mut state,
             done,
         )?;
         config.validate()?;
-        let device = open_device(config.backend, config.device_index)?;
+        let devices = open_run_devices(config.backend, config.device_index, &config.devices)?;
         let dataset = load_dataset(&config)?;
         run.check_dataset(&config.dataset, dataset.len())?;
         let data = encode(&config, &dataset, &split, preprocessor)?;
@@ -154,11 +162,11 @@ impl Session {
         let structure = training_network(
             &config,
             &data.preprocessor,
-            &device.device.clone().autodiff(),
+            &devices.0.device.clone().autodiff(),
         )?;
         let model = run.load_weights(structure, &run.checkpoint_model(state.point()))?;
         let optimizer = load_optimizer(&run, config.optimizer.init(), state.point())?;
-        let session = Self::assemble(config, run, device, data, model, optimizer, state)?;
+        let session = Self::assemble(config, run, devices, data, model, optimizer, state)?;
         let Prepared { run, config, .. } = &session.prepared;
         options.save_changes(run, config)?;
         Ok(session)
@@ -169,7 +177,7 @@ impl Session {
     fn assemble(
         config: TrainConfig,
         run: RunDir,
-        device: OpenedDevice,
+        (device, replicas): (OpenedDevice, Vec<OpenedDevice>),
         data: Data,
         model: Network,
         optimizer: ModuleOptimizer,
@@ -188,6 +196,7 @@ impl Session {
                 config,
                 run,
                 device,
+                replicas,
                 data,
                 trainable: counts,
             },
@@ -223,6 +232,7 @@ impl Session {
             },
             run: &prepared.run,
             device: &prepared.device,
+            replicas: &prepared.replicas,
         };
         let finished = engine.run(model, optimizer, state, progress)?;
         super::summary::finish(&prepared, finished)

@@ -64,6 +64,7 @@ pub(super) fn finish(
         config,
         run,
         device,
+        replicas: _,
         data,
         trainable,
     } = prepared;

@@ -2,10 +2,10 @@
 
 use ffn_data::TokenizerKind;
 use ffn_model::{FfnKind, Positions};
-use ffn_train::{Backend, LmConfig, ScheduleConfig};
+use ffn_train::{Backend, DeviceSpec, LmConfig, ScheduleConfig};
 
-use super::{Case, config_file};
-use crate::args::LmFlags;
+use super::{Case, config_file, two_devices, two_devices_flag};
+use crate::args::{DeviceArgs, LmFlags};
 use crate::settings::*;
 
 #[test]
@@ -127,17 +127,30 @@ fn each_language_model_flag_overrides_only_its_field() {
         ),
         (
             LmFlags {
-                backend: Some(Backend::Ndarray),
+                devices: DeviceArgs {
+                    backend: Some(DeviceSpec::local(Backend::Ndarray)),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             Box::new(|c| c.backend = Backend::Ndarray),
         ),
         (
             LmFlags {
-                device: Some(1),
+                devices: DeviceArgs {
+                    device: Some(1),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             Box::new(|c| c.device_index = Some(1)),
+        ),
+        (
+            LmFlags {
+                devices: two_devices_flag(),
+                ..Default::default()
+            },
+            Box::new(|c| c.devices = two_devices()),
         ),
         (
             LmFlags {

@@ -6,10 +6,10 @@ mod resume;
 use std::io::Write;
 
 use ffn_data::Task;
-use ffn_train::{Backend, OptimizerKind, ScheduleConfig};
+use ffn_train::{Backend, DeviceSpec, OptimizerKind, ScheduleConfig};
 
 use super::*;
-use crate::args::{LayerSizes, NameList};
+use crate::args::{DeviceArgs, LayerSizes, NameList};
 
 /// Flags, and the change they should make to the file's settings.
 pub(super) type Case<F, T> = (F, Box<dyn Fn(&mut T)>);
@@ -273,17 +273,30 @@ fn each_train_flag_overrides_only_its_field() {
         ),
         (
             TrainFlags {
-                backend: Some(Backend::Ndarray),
+                devices: DeviceArgs {
+                    backend: Some(DeviceSpec::local(Backend::Ndarray)),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             Box::new(|c| c.backend = Backend::Ndarray),
         ),
         (
             TrainFlags {
-                device: Some(1),
+                devices: DeviceArgs {
+                    device: Some(1),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             Box::new(|c| c.device_index = Some(1)),
+        ),
+        (
+            TrainFlags {
+                devices: two_devices_flag(),
+                ..Default::default()
+            },
+            Box::new(|c| c.devices = two_devices()),
         ),
         (
             TrainFlags {
@@ -353,4 +366,20 @@ fn finetune_needs_a_source_and_a_dataset_and_keeps_the_architecture() {
             .contains("the architecture comes from --from"),
         "{error}"
     );
+}
+
+/// `--devices flex,remote:ws://127.0.0.1:3000`.
+pub(super) fn two_devices_flag() -> DeviceArgs {
+    DeviceArgs {
+        devices: Some(two_devices()),
+        ..Default::default()
+    }
+}
+
+/// The devices [`two_devices_flag`] names.
+pub(super) fn two_devices() -> Vec<DeviceSpec> {
+    vec![
+        DeviceSpec::local(Backend::Flex),
+        "remote:ws://127.0.0.1:3000".parse().unwrap(),
+    ]
 }

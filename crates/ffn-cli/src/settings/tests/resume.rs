@@ -1,22 +1,28 @@
 //! What `--resume` takes from the flags: the length, backend and device, and nothing else.
 
-use ffn_train::{Backend, ResumeOptions};
+use ffn_train::{Backend, DeviceFlags, DeviceSpec, ResumeOptions};
 
 use super::super::{finetune_resume, lm_resume, train_resume};
-use crate::args::{FinetuneFlags, LmFlags, NameList, TrainFlags};
+use crate::args::{DeviceArgs, FinetuneFlags, LmFlags, NameList, TrainFlags};
 
 #[test]
 fn resume_applies_the_length_backend_and_device() {
     let flags = TrainFlags {
         epochs: Some(90),
-        backend: Some(Backend::Ndarray),
-        device: Some(1),
+        devices: DeviceArgs {
+            backend: Some(DeviceSpec::local(Backend::Ndarray)),
+            device: Some(1),
+            devices: None,
+        },
         ..TrainFlags::default()
     };
     let expected = ResumeOptions {
         length: Some(90),
-        backend: Some(Backend::Ndarray),
-        device_index: Some(1),
+        devices: DeviceFlags {
+            backend: Some(DeviceSpec::local(Backend::Ndarray)),
+            device: Some(1),
+            devices: None,
+        },
     };
     assert_eq!(train_resume(&flags).unwrap(), expected);
     assert_eq!(
@@ -57,7 +63,7 @@ fn resume_refuses_every_other_flag_by_name() {
     };
     let error = lm_resume(&lm).unwrap_err().to_string();
     assert!(
-        error.contains("only --steps, --backend and --device apply"),
+        error.contains("only --steps, --backend, --device and --devices apply"),
         "{error}"
     );
 }
