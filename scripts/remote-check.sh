@@ -27,21 +27,24 @@ head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/token"
 export FFN_REMOTE_TOKEN
 FFN_REMOTE_TOKEN=$(cat "$work/token")
 
-# Starts a server on a free loopback port and prints its address once it listens.
+# Starts server $1 on a free loopback port (in this shell, so that cleanup can stop it) and waits
+# until it listens; its address is then in $work/addr-$1.
 start_server() {
   local log="$work/server-$1.out"
   RUST_LOG=warn "$bin" serve --backend "$server_backend" --listen 127.0.0.1:0 \
     --token-file "$work/token" > "$log" 2> "$work/server-$1.err" &
   servers+=("$!")
   for _ in $(seq 100); do
-    if grep -o 'ws://[0-9.:]*' "$log" 2>/dev/null; then return; fi
+    if grep -o 'ws://[0-9.:]*' "$log" > "$work/addr-$1" 2>/dev/null; then return; fi
     sleep 0.1
   done
   echo "server $1 did not start: $(cat "$work/server-$1.err")" >&2
   exit 1
 }
-a=$(start_server a)
-b=$(start_server b)
+start_server a
+start_server b
+a=$(cat "$work/addr-a")
+b=$(cat "$work/addr-b")
 echo "servers ($server_backend): $a $b; local device: $local_device; $(nproc) CPU threads"
 
 run() {

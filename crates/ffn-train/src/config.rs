@@ -187,6 +187,14 @@ impl TrainConfig {
             return bad("batch_size must be at least 1".into());
         }
         crate::check_devices(&self.devices, self.batch_size)?;
+        if self.devices.len() > 1 && self.loss.class_weights.is_some() {
+            return bad(
+                "class_weights with several --devices: the weighted cross-entropy is normalised \
+                 by the batch's total weight, which a share of the batch does not know; train on \
+                 one device or without class weights"
+                    .into(),
+            );
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr must be a positive number, got {}", self.lr));
         }

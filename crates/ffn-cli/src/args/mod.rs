@@ -255,7 +255,7 @@ pub struct DeviceArgs {
     #[arg(long, value_name = "DEVICE", conflicts_with = "devices")]
     pub backend: Option<DeviceSpec>,
     /// wgpu adapter index (the N-th discrete GPU).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "devices")]
     pub device: Option<usize>,
     /// Data parallel over these devices (DEVICE,DEVICE,...; the first holds the model): every
     /// batch is split across them and their gradients summed into one optimiser step.

@@ -279,6 +279,8 @@ fn a_lost_server_ends_the_run_and_resume_finishes_it_locally() {
 
 #[test]
 fn bad_devices_are_one_line_errors() {
+    // The port found free below must stay free: no server of another test may take it.
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let flags = iris_flags(3);
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

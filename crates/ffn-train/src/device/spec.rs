@@ -110,17 +110,17 @@ fn remote_url(url: &str) -> Result<String, String> {
         return Err("has no host".into());
     }
     // The URL standard drops a port equal to the scheme's default (80): it counts as written.
-    let authority = url
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .unwrap_or_default();
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split('/').next().unwrap_or_default();
     let written = authority
         .rsplit_once(':')
         .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
     let (Some(port), true) = (parsed.port_or_known_default(), written) else {
         return Err("has no port: write ws://HOST:PORT, the port `ffn serve` listens on".into());
     };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("holds credentials; pass the token with --token-file instead".into());
+    }
     if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
         return Err("has a path; write ws://HOST:PORT".into());
     }
@@ -256,6 +256,8 @@ mod tests {
         ] {
             assert_eq!(text.parse::<DeviceSpec>().unwrap(), spec, "{text}");
         }
+        let upper: DeviceSpec = "remote:WS://Host:9000".parse().unwrap();
+        assert_eq!(upper.to_string(), "remote:ws://host:9000");
         let spec: DeviceSpec = "remote:ws://[::1]:9000".parse().unwrap();
         assert_eq!(spec.to_string(), "remote:ws://[::1]:9000");
         let json = serde_json::to_string(&spec).unwrap();
@@ -273,6 +275,7 @@ mod tests {
             ("remote:ws://h", "has no port"),
             ("remote:ws://h:1/x", "has a path"),
             ("remote:h:1", "ws://HOST:PORT"),
+            ("remote:ws://secret@h:1", "holds credentials"),
         ] {
             let error = text.parse::<DeviceSpec>().unwrap_err().to_string();
             assert!(error.contains(says), "{text}: {error}");
