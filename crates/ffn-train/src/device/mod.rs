@@ -209,13 +209,12 @@ fn wgpu_device(kind: DeviceKind) -> Result<(Device, String), String> {
     if let Some((_, result)) = opened.iter().find(|(k, _)| *k == key) {
         return result.clone();
     }
-    let (answer, answered) = std::sync::mpsc::channel();
     let asked = kind.clone();
-    std::thread::spawn(move || {
-        let _ = answer.send(Device::wgpu_options().device_kind(asked).init_with_setup());
+    let answer = answer_within(ADAPTER_TIMEOUT, move || {
+        Device::wgpu_options().device_kind(asked).init_with_setup()
     });
-    let result = match answered.recv_timeout(ADAPTER_TIMEOUT) {
-        Ok(Ok((device, setup))) => {
+    let result = match answer {
+        Some(Ok((device, setup))) => {
             let info = setup.adapter.get_info();
             let software = match info.device_type {
                 wgpu::DeviceType::Cpu => {
@@ -227,15 +226,28 @@ fn wgpu_device(kind: DeviceKind) -> Result<(Device, String), String> {
         }
         // Something already created this device's runtime lazily (a tensor on
         // `Device::wgpu(kind)`): that runtime serves the lazy handle.
-        Ok(Err(WgpuInitError::Registration { .. })) => Ok((Device::wgpu(kind), String::new())),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err(format!(
+        Some(Err(WgpuInitError::Registration { .. })) => Ok((Device::wgpu(kind), String::new())),
+        Some(Err(error)) => Err(error.to_string()),
+        None => Err(format!(
             "the adapter did not answer within {} s",
             ADAPTER_TIMEOUT.as_secs()
         )),
     };
     opened.push((key, result.clone()));
     result
+}
+
+/// `work`'s result when it comes within `timeout`, `None` otherwise: for calls that can hang on
+/// hardware or a network (the thread running `work` is left to finish on its own).
+pub(crate) fn answer_within<T: Send + 'static>(
+    timeout: std::time::Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (answer, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = answer.send(work());
+    });
+    answered.recv_timeout(timeout).ok()
 }
 
 /// Makes Burn's default device the flex CPU device for this process, unless `BURN_DEVICE`

@@ -63,10 +63,7 @@ pub(crate) fn gradients<O: Objective>(
     group: usize,
     (main, others): (&OpenedDevice, &[OpenedDevice]),
     seed: u64,
-) -> Result<(Tensor<1>, GradientsParams), TrainError>
-where
-    O::Batch: Rows,
-{
+) -> Result<(Tensor<1>, GradientsParams), TrainError> {
     let rows = batch.len();
     let devices = std::iter::once(main).chain(others);
     let mut summed = GradientsAccumulator::<O::Model>::new();
