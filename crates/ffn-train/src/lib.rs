@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod export;
 mod finetune;
+mod fused_adam;
 mod inspect;
 mod lm;
 mod loss;

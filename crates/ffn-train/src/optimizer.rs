@@ -9,10 +9,11 @@
 use burn::module::{ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{Adam, AdamConfig, AdamW, AdamWConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::fused_adam::{AdamRule, FusedAdam};
 
 /// SGD hyper-parameters (PyTorch's `torch.optim.SGD`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,8 +183,8 @@ impl OptimizerConfig {
     pub fn init(&self) -> ModuleOptimizer {
         match self {
             OptimizerConfig::Sgd(p) => sgd(p).init(),
-            OptimizerConfig::Adam(p) => adam(p).init(),
-            OptimizerConfig::Adamw(p) => adamw(p).init(),
+            OptimizerConfig::Adam(p) => ModuleOptimizer::from(fused_adam(p)),
+            OptimizerConfig::Adamw(p) => ModuleOptimizer::from(fused_adamw(p)),
         }
     }
 
@@ -204,14 +205,14 @@ impl OptimizerConfig {
                     weight_decay: 0.0,
                     ..p.clone()
                 };
-                self.init().with_group(group, adam(&plain).build(), None)
+                self.init().with_group(group, fused_adam(&plain), None)
             }
             OptimizerConfig::Adamw(p) if p.weight_decay > 0.0 => {
                 let plain = AdamParams {
                     weight_decay: 0.0,
                     ..p.clone()
                 };
-                self.init().with_group(group, adamw(&plain).build(), None)
+                self.init().with_group(group, fused_adamw(&plain), None)
             }
             _ => self.init(),
         }
@@ -233,6 +234,28 @@ fn sgd(p: &SgdParams) -> SgdConfig {
     SgdConfig::new()
         .with_momentum(momentum)
         .with_weight_decay(decay(p.weight_decay))
+}
+
+/// Adam with the fused step on flex.
+fn fused_adam(p: &AdamParams) -> FusedAdam<Adam> {
+    FusedAdam::new(adam(p).build(), rule(p, false))
+}
+
+/// AdamW with the fused step on flex.
+fn fused_adamw(p: &AdamParams) -> FusedAdam<AdamW> {
+    FusedAdam::new(adamw(p).build(), rule(p, true))
+}
+
+/// The fused step's hyper-parameters, converted as Burn's configs convert them.
+fn rule(p: &AdamParams, decoupled: bool) -> AdamRule {
+    AdamRule {
+        beta1: p.beta1 as f32,
+        beta2: p.beta2 as f32,
+        eps: p.eps as f32,
+        weight_decay: p.weight_decay as f32,
+        decoupled,
+        amsgrad: p.amsgrad,
+    }
 }
 
 fn adam(p: &AdamParams) -> AdamConfig {

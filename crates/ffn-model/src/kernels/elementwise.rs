@@ -17,29 +17,46 @@ pub(crate) fn map_elements<const N: usize>(
     inputs: [&[f32]; N],
     f: impl Fn([f32; N]) -> f32 + Sync,
 ) -> Vec<f32> {
+    let [out] = map_elements_to(inputs, |x| [f(x)]);
+    out
+}
+
+/// [`map_elements`] for a map with `M` results per element, each gathered into its own vector
+/// (an optimiser's update: parameter and moments in one pass).
+pub(crate) fn map_elements_to<const N: usize, const M: usize>(
+    inputs: [&[f32]; N],
+    f: impl Fn([f32; N]) -> [f32; M] + Sync,
+) -> [Vec<f32>; M] {
     let len = inputs.first().map_or(0, |s| s.len());
     assert!(
         inputs.iter().all(|s| s.len() == len),
         "element-wise inputs of unequal lengths"
     );
-    let mut out = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(chunk, slots)| {
-            let start = chunk * CHUNK;
-            let window = inputs.map(|s| &s[start..start + slots.len()]);
-            map_chunk(window, slots, &f);
+    let mut outs: [Vec<f32>; M] = std::array::from_fn(|_| Vec::with_capacity(len));
+    // The outputs' buffers by address, so that every task can cut its own disjoint window.
+    let starts: [usize; M] = std::array::from_fn(|j| outs[j].as_mut_ptr() as usize);
+    (0..len.div_ceil(CHUNK)).into_par_iter().for_each(|chunk| {
+        let start = chunk * CHUNK;
+        let end = len.min(start + CHUNK);
+        let window = inputs.map(|s| &s[start..end]);
+        // SAFETY: each buffer has capacity `len`; the windows `start..end` of different chunks
+        // are disjoint, so every task has the only reference to its elements.
+        let slots = starts.map(|base| unsafe {
+            std::slice::from_raw_parts_mut((base as *mut MaybeUninit<f32>).add(start), end - start)
         });
-    // SAFETY: every slot in `0..len` was written by exactly one chunk above.
-    unsafe { out.set_len(len) };
-    out
+        map_chunk(window, slots, &f);
+    });
+    for out in &mut outs {
+        // SAFETY: every slot in `0..len` was written by exactly one chunk above.
+        unsafe { out.set_len(len) };
+    }
+    outs
 }
 
-/// One chunk of [`map_elements`] with run-time selection of the instruction set.
-fn map_chunk<const N: usize, F: Fn([f32; N]) -> f32>(
+/// One chunk of [`map_elements_to`] with run-time selection of the instruction set.
+fn map_chunk<const N: usize, const M: usize, F: Fn([f32; N]) -> [f32; M]>(
     inputs: [&[f32]; N],
-    out: &mut [MaybeUninit<f32>],
+    out: [&mut [MaybeUninit<f32>]; M],
     f: &F,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -94,9 +111,9 @@ macro_rules! map_chunk_for {
     ($($name:ident: $features:literal),* $(,)?) => {$(
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $features)]
-        fn $name<const N: usize, F: Fn([f32; N]) -> f32>(
+        fn $name<const N: usize, const M: usize, F: Fn([f32; N]) -> [f32; M]>(
             inputs: [&[f32]; N],
-            out: &mut [MaybeUninit<f32>],
+            out: [&mut [MaybeUninit<f32>]; M],
             f: &F,
         ) {
             map_chunk_portable(inputs, out, f);
@@ -109,14 +126,21 @@ map_chunk_for!(map_chunk_avx512: "avx512f", map_chunk_avx2: "avx2,fma");
 /// The element loop; inlined into each instruction-set variant so the compiler vectorises it
 /// for that set.
 #[inline(always)]
-fn map_chunk_portable<const N: usize, F: Fn([f32; N]) -> f32>(
+fn map_chunk_portable<const N: usize, const M: usize, F: Fn([f32; N]) -> [f32; M]>(
     inputs: [&[f32]; N],
-    out: &mut [MaybeUninit<f32>],
+    mut out: [&mut [MaybeUninit<f32>]; M],
     f: &F,
 ) {
-    let inputs = inputs.map(|s| &s[..out.len()]);
-    for (i, slot) in out.iter_mut().enumerate() {
-        slot.write(f(std::array::from_fn(|k| inputs[k][i])));
+    let len = inputs.first().map_or(0, |s| s.len());
+    let inputs = inputs.map(|s| &s[..len]);
+    for slots in &mut out {
+        assert_eq!(slots.len(), len, "element-wise output of another length");
+    }
+    for i in 0..len {
+        let results = f(std::array::from_fn(|k| inputs[k][i]));
+        for (slots, value) in out.iter_mut().zip(results) {
+            slots[i].write(value);
+        }
     }
 }
 
@@ -130,5 +154,18 @@ mod tests {
         let doubled = map_elements([&xs], |[x]| 2.0 * x);
         assert_eq!(doubled.len(), xs.len());
         assert!(doubled.iter().zip(&xs).all(|(d, x)| *d == 2.0 * x));
+    }
+
+    #[test]
+    fn several_results_land_in_their_own_vectors() {
+        let xs: Vec<f32> = (0..2 * CHUNK + 5).map(|i| i as f32).collect();
+        let ys: Vec<f32> = xs.iter().map(|x| 0.5 * x).collect();
+        let [sum, product, first] = map_elements_to([&xs, &ys], |[x, y]| [x + y, x * y, x]);
+        for i in 0..xs.len() {
+            assert_eq!(
+                (sum[i], product[i], first[i]),
+                (xs[i] + ys[i], xs[i] * ys[i], xs[i])
+            );
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! CPU kernels of this crate on Burn's flex backend, plugged in through Burn's backend-extension
 //! mechanism: exact GELU and SiLU (one multi-threaded SIMD pass each way), the dense layer's
 //! matrix products (`x·W + b` as one gemm call into a buffer that starts as the bias), and causal
-//! attention (one pass per batch and head, forward and backward). Other
+//! attention (one pass per batch and head, forward and backward), and Adam's and AdamW's update
+//! (one pass over parameter, gradient and moments). Other
 //! backends keep Burn's own operations; [`buffers::on_flex`] decides which tensors the kernels
 //! serve.
 
 mod activation;
+mod adam;
 mod attention;
 mod backward;
 mod buffers;
@@ -14,6 +16,7 @@ mod elementwise;
 mod matrix;
 
 pub(crate) use activation::{gelu_erf, silu};
+pub use adam::{AdamStep, fused_adam_step};
 pub(crate) use attention::causal_attention;
 pub(crate) use buffers::on_flex;
 pub(crate) use dense::{linear_rows, matmul};
