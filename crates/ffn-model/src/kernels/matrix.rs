@@ -5,6 +5,8 @@ use burn::tensor::DType;
 use burn_flex::FlexTensor;
 use gemm::Parallelism;
 
+use super::sgemm;
+
 /// A strided `f32` matrix: element `(r, c)` is `storage[offset + r·row_stride + c·col_stride]`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Matrix<'a> {
@@ -80,6 +82,17 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// Rows `first..first + rows`, as a view (`first + rows` at most `self.rows`).
+    pub fn rows_from(self, first: usize, rows: usize) -> Self {
+        debug_assert!(first + rows <= self.rows);
+        let offset = self.offset as isize + first as isize * self.row_stride;
+        Self {
+            offset: offset as usize,
+            rows,
+            ..self
+        }
+    }
+
     /// Whether every element lies inside `storage`.
     fn in_bounds(&self) -> bool {
         if self.rows == 0 || self.cols == 0 {
@@ -140,6 +153,12 @@ pub(super) fn product_into(
     };
 }
 
+/// The smallest dimension, and the fewest multiply-adds, from which [`sgemm`] computes a product
+/// (on the CPUs it serves); smaller ones (matrix-vector products, attention heads) stay with
+/// `gemm`, whose kernels handle them without packing.
+const OWN_PRODUCT_MIN: usize = 16;
+const OWN_PRODUCT_MULTIPLY_ADDS: usize = 128 * 128 * 128;
+
 /// `dst = alpha · lhs·rhs` (plus what `dst` holds, when `read_dst`), `dst` row-major
 /// `[lhs.rows, rhs.cols]` with row stride `rhs.cols`; `lhs.cols == rhs.rows`, all three positive.
 ///
@@ -156,6 +175,15 @@ pub(super) unsafe fn gemm_into(
     parallelism: Parallelism,
 ) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    #[cfg(target_arch = "x86_64")]
+    if sgemm::serves_this_cpu()
+        && m.min(n).min(k) >= OWN_PRODUCT_MIN
+        && m * n * k >= OWN_PRODUCT_MULTIPLY_ADDS
+    {
+        let parallel = !matches!(parallelism, Parallelism::None);
+        // SAFETY: the CPU has AVX2 and FMA (checked); the rest as the caller guarantees.
+        return unsafe { sgemm::sgemm(dst, lhs, rhs, alpha, read_dst, parallel) };
+    }
     // SAFETY: as the caller guarantees.
     unsafe {
         gemm::gemm(

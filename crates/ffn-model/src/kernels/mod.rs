@@ -14,6 +14,7 @@ mod buffers;
 mod dense;
 mod elementwise;
 mod matrix;
+mod sgemm;
 
 pub(crate) use activation::{gelu_erf, silu};
 pub use adam::{AdamStep, fused_adam_step};
