@@ -75,40 +75,24 @@ pub(super) unsafe fn sgemm(
         return unsafe { sgemm_band(out, lhs, rhs, alpha, accumulate) };
     }
     // Bands of rows (or of columns, for wide outputs), aligned to the register tile.
-    if m >= n {
-        let band = m.div_ceil(threads).next_multiple_of(MR);
-        (0..m.div_ceil(band)).into_par_iter().for_each(|i| {
-            let first = i * band;
-            let rows = band.min(m - first);
-            // SAFETY: the bands are disjoint rows of `dst`; the sub-matrix of `lhs` lies inside
-            // `lhs`, so the caller's guarantees hold for each band.
-            unsafe {
-                sgemm_band(
-                    out.offset(first, 0),
-                    lhs.rows_from(first, rows),
-                    rhs,
-                    alpha,
-                    accumulate,
-                )
-            }
-        });
-    } else {
-        let band = n.div_ceil(threads).next_multiple_of(NR);
-        (0..n.div_ceil(band)).into_par_iter().for_each(|j| {
-            let first = j * band;
-            let cols = band.min(n - first);
-            // SAFETY: as above, with disjoint columns.
-            unsafe {
-                sgemm_band(
-                    out.offset(0, first),
-                    lhs,
-                    rhs.t().rows_from(first, cols).t(),
-                    alpha,
-                    accumulate,
-                )
-            }
-        });
-    }
+    let by_rows = m >= n;
+    let (len, tile) = if by_rows { (m, MR) } else { (n, NR) };
+    let band = len.div_ceil(threads).next_multiple_of(tile);
+    (0..len.div_ceil(band)).into_par_iter().for_each(|i| {
+        let (first, count) = (i * band, band.min(len - i * band));
+        let (out, lhs, rhs) = if by_rows {
+            (out.offset(first, 0), lhs.rows_from(first, count), rhs)
+        } else {
+            (
+                out.offset(0, first),
+                lhs,
+                rhs.t().rows_from(first, count).t(),
+            )
+        };
+        // SAFETY: the bands are disjoint parts of `dst`, and their operands sub-matrices of the
+        // caller's, so the caller's guarantees hold for each band.
+        unsafe { sgemm_band(out, lhs, rhs, alpha, accumulate) }
+    });
 }
 
 /// The destination of a product: a row-major window with its row stride.
