@@ -12,11 +12,10 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::nn::Linear;
 use burn::tensor::{DType, Shape, Tensor};
 use burn_flex::FlexTensor;
-use rayon::prelude::*;
 
 use super::backward::{Derivative, record};
 use super::buffers::{from_values, on_flex};
-use super::matrix::{Matrix, gemm_into};
+use super::matrix::{Matrix, Start, gemm_into};
 
 /// The dense layer's products as backend operations.
 #[backend_extension(Flex, Autodiff)]
@@ -142,16 +141,15 @@ fn product_with_bias(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTe
         .checked_mul(n)
         .expect("a matrix product's output has more elements than memory can address");
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    let slots = &mut out.spare_capacity_mut()[..len];
-    match bias {
-        Some(bias) => slots
-            .par_chunks_mut(n.max(1))
-            .with_min_len(64)
-            .for_each(|row| {
+    if k == 0 && len > 0 {
+        // No products to sum: the output is the bias (or zero) alone.
+        let slots = &mut out.spare_capacity_mut()[..len];
+        match bias {
+            Some(bias) => slots.chunks_mut(n).for_each(|row| {
                 row.write_copy_of_slice(bias);
             }),
-        None if k == 0 => slots.fill(std::mem::MaybeUninit::new(0.0)),
-        None => {}
+            None => slots.fill(std::mem::MaybeUninit::new(0.0)),
+        }
     }
     if m > 0 && n > 0 && k > 0 {
         let parallelism = if len.saturating_mul(k) >= PARALLEL_MULTIPLY_ADDS {
@@ -159,20 +157,12 @@ fn product_with_bias(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTe
         } else {
             gemm::Parallelism::None
         };
+        let start = bias.map_or(Start::Zero, Start::Bias);
         // SAFETY: `out` has room for `m·n` values written with row stride `n`; the operands'
         // pointers and strides come from flex layouts of live `[m, k]` and `[k, n]` tensors, so
-        // every element gemm reads lies inside their buffers. With `read_dst` false gemm only
-        // writes the destination; with a bias it reads the rows initialised just above.
-        unsafe {
-            gemm_into(
-                out.as_mut_ptr(),
-                *lhs,
-                *rhs,
-                1.0,
-                bias.is_some(),
-                parallelism,
-            )
-        };
+        // every element the product reads lies inside their buffers; the bias holds `n` values
+        // (checked by the caller). Neither start reads the destination before writing it.
+        unsafe { gemm_into(out.as_mut_ptr(), *lhs, *rhs, 1.0, start, parallelism) };
     }
     // SAFETY: every value was written: by the bias fill, the zero fill, or gemm (which writes all
     // of the destination when `m`, `n` and `k` are positive); with `m·n = 0` there is nothing.

@@ -3,7 +3,10 @@
 
 use burn::tensor::DType;
 use burn_flex::FlexTensor;
+use std::mem::MaybeUninit;
+
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 use super::sgemm;
 
@@ -116,6 +119,27 @@ impl<'a> Matrix<'a> {
     }
 }
 
+/// What a product's destination starts as, before `alpha · lhs·rhs` is added.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Start<'a> {
+    /// Nothing: the destination is overwritten (and may be uninitialised).
+    Zero,
+    /// The values the destination holds.
+    Held,
+    /// Every row a copy of this bias (one value per column).
+    Bias(&'a [f32]),
+}
+
+impl<'a> Start<'a> {
+    /// This start for the columns from `col` on.
+    pub fn at_column(self, col: usize) -> Self {
+        match self {
+            Start::Bias(bias) => Start::Bias(&bias[col..]),
+            other => other,
+        }
+    }
+}
+
 /// `dst = alpha · lhs·rhs` (plus what `dst` held, when `accumulate`), `dst` a row-major
 /// `[lhs.rows, rhs.cols]` slice; on the calling thread (callers parallelise over products).
 pub(super) fn product_into(
@@ -147,7 +171,7 @@ pub(super) fn product_into(
             lhs,
             rhs,
             alpha,
-            accumulate,
+            if accumulate { Start::Held } else { Start::Zero },
             Parallelism::None,
         )
     };
@@ -159,19 +183,19 @@ pub(super) fn product_into(
 const OWN_PRODUCT_MIN: usize = 16;
 const OWN_PRODUCT_MULTIPLY_ADDS: usize = 128 * 128 * 128;
 
-/// `dst = alpha · lhs·rhs` (plus what `dst` holds, when `read_dst`), `dst` row-major
-/// `[lhs.rows, rhs.cols]` with row stride `rhs.cols`; `lhs.cols == rhs.rows`, all three positive.
+/// `dst = start + alpha · lhs·rhs`, `dst` row-major `[lhs.rows, rhs.cols]` with row stride
+/// `rhs.cols`; `lhs.cols == rhs.rows`, all three positive, a bias of `rhs.cols` values.
 ///
 /// # Safety
-/// `dst` must be valid for writes of `lhs.rows · rhs.cols` values (and initialised for reads when
-/// `read_dst`), and every element the operands' pointers and strides address must lie inside
-/// live buffers.
+/// `dst` must be valid for writes of `lhs.rows · rhs.cols` values (and initialised for reads with
+/// [`Start::Held`]), and every element the operands' pointers and strides address must lie
+/// inside live buffers.
 pub(super) unsafe fn gemm_into(
     dst: *mut f32,
     lhs: Matrix,
     rhs: Matrix,
     alpha: f32,
-    read_dst: bool,
+    start: Start,
     parallelism: Parallelism,
 ) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
@@ -182,7 +206,15 @@ pub(super) unsafe fn gemm_into(
     {
         let parallel = !matches!(parallelism, Parallelism::None);
         // SAFETY: the CPU has AVX2 and FMA (checked); the rest as the caller guarantees.
-        return unsafe { sgemm::sgemm(dst, lhs, rhs, alpha, read_dst, parallel) };
+        return unsafe { sgemm::sgemm(dst, lhs, rhs, alpha, start, parallel) };
+    }
+    if let Start::Bias(bias) = start {
+        assert_eq!(bias.len(), n, "a bias of another width than the product");
+        // SAFETY: `dst` is valid for writes of `m·n` values (caller).
+        let rows = unsafe { std::slice::from_raw_parts_mut(dst.cast::<MaybeUninit<f32>>(), m * n) };
+        rows.par_chunks_mut(n).with_min_len(64).for_each(|row| {
+            row.write_copy_of_slice(bias);
+        });
     }
     // SAFETY: as the caller guarantees.
     unsafe {
@@ -193,7 +225,7 @@ pub(super) unsafe fn gemm_into(
             dst,
             1,
             n as isize,
-            read_dst,
+            !matches!(start, Start::Zero),
             lhs.ptr(),
             lhs.col_stride,
             lhs.row_stride,

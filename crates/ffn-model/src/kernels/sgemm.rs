@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::matrix::Matrix;
+use super::matrix::{Matrix, Start};
 
 /// Rows of the register tile.
 const MR: usize = 6;
@@ -43,21 +43,22 @@ pub(super) fn serves_this_cpu() -> bool {
     false
 }
 
-/// `dst = alpha · lhs·rhs` (plus what `dst` holds, when `accumulate`), `dst` row-major
-/// `[lhs.rows, rhs.cols]` with row stride `rhs.cols`; over the rayon pool's threads when
-/// `parallel`.
+/// `dst = start + alpha · lhs·rhs`, `dst` row-major `[lhs.rows, rhs.cols]` with row stride
+/// `rhs.cols`; over the rayon pool's threads when `parallel`. A bias start is added in the first
+/// pass over the output, not written beforehand.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `dst` must be valid for writes of `lhs.rows · rhs.cols`
-/// values (and initialised for reads when `accumulate`), and every element the operands' pointers
-/// and strides address must lie inside live buffers. `lhs.cols == rhs.rows`.
+/// values (and initialised for reads with [`Start::Held`]), and every element the operands'
+/// pointers and strides address must lie inside live buffers. `lhs.cols == rhs.rows`, and a
+/// bias holds `rhs.cols` values.
 #[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn sgemm(
     dst: *mut f32,
     lhs: Matrix,
     rhs: Matrix,
     alpha: f32,
-    accumulate: bool,
+    start: Start,
     parallel: bool,
 ) {
     let (m, n) = (lhs.rows, rhs.cols);
@@ -72,7 +73,7 @@ pub(super) unsafe fn sgemm(
     };
     if threads <= 1 {
         // SAFETY: as the caller guarantees.
-        return unsafe { sgemm_band(out, lhs, rhs, alpha, accumulate) };
+        return unsafe { sgemm_band(out, lhs, rhs, alpha, start) };
     }
     // Bands of rows (or of columns, for wide outputs), aligned to the register tile.
     let by_rows = m >= n;
@@ -80,18 +81,20 @@ pub(super) unsafe fn sgemm(
     let band = len.div_ceil(threads).next_multiple_of(tile);
     (0..len.div_ceil(band)).into_par_iter().for_each(|i| {
         let (first, count) = (i * band, band.min(len - i * band));
-        let (out, lhs, rhs) = if by_rows {
-            (out.offset(first, 0), lhs.rows_from(first, count), rhs)
-        } else {
+        let (out, lhs, rhs, start) = if by_rows {
             (
-                out.offset(0, first),
-                lhs,
-                rhs.t().rows_from(first, count).t(),
+                out.offset(first, 0),
+                lhs.rows_from(first, count),
+                rhs,
+                start,
             )
+        } else {
+            let rhs = rhs.t().rows_from(first, count).t();
+            (out.offset(0, first), lhs, rhs, start.at_column(first))
         };
         // SAFETY: the bands are disjoint parts of `dst`, and their operands sub-matrices of the
         // caller's, so the caller's guarantees hold for each band.
-        unsafe { sgemm_band(out, lhs, rhs, alpha, accumulate) }
+        unsafe { sgemm_band(out, lhs, rhs, alpha, start) }
     });
 }
 
@@ -126,7 +129,7 @@ thread_local! {
 /// # Safety
 /// As [`sgemm`]'s.
 #[cfg(target_arch = "x86_64")]
-unsafe fn sgemm_band(out: Out, lhs: Matrix, rhs: Matrix, alpha: f32, accumulate: bool) {
+unsafe fn sgemm_band(out: Out, lhs: Matrix, rhs: Matrix, alpha: f32, start: Start) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     PACKED.with_borrow_mut(|(packed_lhs, packed_rhs)| {
         packed_lhs.resize(MC * KC, 0.0);
@@ -137,7 +140,8 @@ unsafe fn sgemm_band(out: Out, lhs: Matrix, rhs: Matrix, alpha: f32, accumulate:
                 let kc = KC.min(k - depth);
                 // SAFETY: the block lies inside `rhs`; the buffer holds `kc × nc` rounded up.
                 unsafe { pack_rhs(packed_rhs, rhs, depth, kc, col, nc) };
-                let add = accumulate || depth > 0;
+                // Later depth blocks add to what the first wrote.
+                let start = if depth == 0 { start } else { Start::Held };
                 for row in (0..m).step_by(MC) {
                     let mc = MC.min(m - row);
                     // SAFETY: as above, for `lhs`.
@@ -155,7 +159,7 @@ unsafe fn sgemm_band(out: Out, lhs: Matrix, rhs: Matrix, alpha: f32, accumulate:
                                     tile,
                                     [MR.min(mc - i), NR.min(nc - j)],
                                     alpha,
-                                    add,
+                                    start.at_column(col + j),
                                 )
                             };
                         }
@@ -234,12 +238,13 @@ unsafe fn pack_rhs(dst: &mut [f32], rhs: Matrix, depth: usize, kc: usize, col: u
     }
 }
 
-/// One `MR × NR` tile: `tile = alpha · Σ_p a[p]·b[p]` (plus the tile, when `add`), of which the
-/// `[rows, cols]` corner is stored.
+/// One `MR × NR` tile: `tile = start + alpha · Σ_p a[p]·b[p]`, of which the `[rows, cols]` corner
+/// is stored.
 ///
 /// # Safety
 /// AVX2 and FMA; `a` and `b` hold `kc` steps of `MR` and `NR` values; the corner of `tile` lies
-/// inside the destination (initialised when `add`).
+/// inside the destination (initialised with [`Start::Held`]); a bias holds at least `cols`
+/// values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_kernel(
@@ -249,7 +254,7 @@ unsafe fn tile_kernel(
     tile: Out,
     [rows, cols]: [usize; 2],
     alpha: f32,
-    add: bool,
+    start: Start,
 ) {
     let c = tile.ptr;
     let stride = tile.row_stride;
@@ -279,9 +284,14 @@ unsafe fn tile_kernel(
                 let row = c.add(r * stride);
                 let mut low = _mm256_mul_ps(acc[0], scale);
                 let mut high = _mm256_mul_ps(acc[1], scale);
-                if add {
-                    low = _mm256_add_ps(low, _mm256_loadu_ps(row));
-                    high = _mm256_add_ps(high, _mm256_loadu_ps(row.add(8)));
+                let base = match start {
+                    Start::Zero => None,
+                    Start::Held => Some(row.cast_const()),
+                    Start::Bias(bias) => Some(bias.as_ptr()),
+                };
+                if let Some(base) = base {
+                    low = _mm256_add_ps(low, _mm256_loadu_ps(base));
+                    high = _mm256_add_ps(high, _mm256_loadu_ps(base.add(8)));
                 }
                 _mm256_storeu_ps(row, low);
                 _mm256_storeu_ps(row.add(8), high);
@@ -302,7 +312,11 @@ unsafe fn tile_kernel(
                 for j in 0..cols {
                     let slot = c.add(r * stride + j);
                     let value = values[r * NR + j];
-                    *slot = if add { *slot + value } else { value };
+                    *slot = match start {
+                        Start::Zero => value,
+                        Start::Held => *slot + value,
+                        Start::Bias(bias) => bias[j] + value,
+                    };
                 }
             }
         }
@@ -338,8 +352,9 @@ mod tests {
 
     /// Products of shapes around the tile and block sizes (edges in every dimension, several
     /// depth blocks, bands over threads), with operands row-major, transposed and flipped
-    /// (negative strides), scaled and accumulated, on one thread and on the pool: each element
-    /// within the rounding-error bound of the `f64` reference.
+    /// (negative strides), scaled, accumulated and started from a bias (the output starting as
+    /// NaN where it is to be overwritten), on one thread and on the pool: each element within
+    /// the rounding-error bound of the `f64` reference.
     #[test]
     fn products_match_the_f64_reference() {
         if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
@@ -380,24 +395,28 @@ mod tests {
                 ("flipped", flipped(&a, m, k), flipped(&b, k, n)),
             ];
             for (layout, lhs, rhs) in layouts {
-                for (alpha, accumulate, parallel) in
-                    [(1.0, false, false), (-0.5, true, true), (2.0, false, true)]
-                {
-                    let start = if accumulate {
-                        random(m * n)
-                    } else {
-                        vec![0.0; m * n]
+                let (held, bias) = (random(m * n), random(n));
+                let bias_rows = bias.repeat(m);
+                for (alpha, start, parallel) in [
+                    (1.0, Start::Zero, false),
+                    (-0.5, Start::Held, true),
+                    (2.0, Start::Zero, true),
+                    (0.5, Start::Bias(&bias), false),
+                    (1.0, Start::Bias(&bias), true),
+                ] {
+                    let (mut out, initial) = match start {
+                        Start::Zero => (vec![f32::NAN; m * n], vec![0.0; m * n]),
+                        Start::Held => (held.clone(), held.clone()),
+                        Start::Bias(_) => (vec![f32::NAN; m * n], bias_rows.clone()),
                     };
-                    let mut out = start.clone();
-                    // SAFETY: AVX2 and FMA checked above; `out` holds `m·n` values and the
-                    // operands are views inside `a` and `b`.
-                    unsafe { sgemm(out.as_mut_ptr(), lhs, rhs, alpha, accumulate, parallel) };
-                    let want = reference(&lhs, &rhs, alpha, &start);
+                    // SAFETY: AVX2 and FMA checked above; `out` holds `m·n` values, the
+                    // operands are views inside `a` and `b`, the bias holds `n` values.
+                    unsafe { sgemm(out.as_mut_ptr(), lhs, rhs, alpha, start, parallel) };
+                    let want = reference(&lhs, &rhs, alpha, &initial);
                     for (i, (got, (want, bound))) in out.iter().zip(&want).enumerate() {
                         assert!(
                             (*got as f64 - want).abs() <= *bound,
-                            "{m}x{k}x{n} {layout} alpha {alpha} accumulate {accumulate}: \
-                             [{i}] {got} vs {want}"
+                            "{m}x{k}x{n} {layout} alpha {alpha} {start:?}: [{i}] {got} vs {want}"
                         );
                     }
                 }
