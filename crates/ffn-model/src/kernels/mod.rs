@@ -1,11 +1,10 @@
 //! CPU kernels of this crate on Burn's flex backend, plugged in through Burn's backend-extension
 //! mechanism: exact GELU and SiLU (one multi-threaded SIMD pass each way), the dense layer's
-//! matrix products (`x·W + b` as one gemm call into a buffer that starts as the bias), and causal
-//! attention (one pass per batch and head, forward and backward), and Adam's and AdamW's update
-//! (one pass over parameter, gradient and moments). Other
-//! backends keep Burn's own operations; [`buffers::on_flex`] decides which tensors the kernels
-//! serve.
-
+//! matrix products (`x·W + b` as one product whose output starts as the bias; on AVX2 CPUs
+//! without AVX-512 through this crate's own product, elsewhere through gemm), causal attention
+//! (one pass per batch and head, forward and backward), and Adam's and AdamW's update (one pass
+//! over parameter, gradient and moments). Other backends keep Burn's own operations;
+//! [`buffers::on_flex`] decides which tensors the kernels serve.
 mod activation;
 mod adam;
 mod attention;
