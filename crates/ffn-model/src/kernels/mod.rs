@@ -5,6 +5,7 @@
 //! (one pass per batch and head, forward and backward), and Adam's and AdamW's update (one pass
 //! over parameter, gradient and moments). Other backends keep Burn's own operations;
 //! [`buffers::on_flex`] decides which tensors the kernels serve.
+
 mod activation;
 mod adam;
 mod attention;
