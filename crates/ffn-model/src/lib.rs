@@ -55,7 +55,7 @@ pub use io::persist::{
     load_module, load_module_bytes, module_bytes, save_module, write_atomically,
 };
 pub use io::safetensors::{HostTensor, INDEX_FILE, SINGLE_FILE, SafeTensors, write_safetensors};
-pub use kernels::{AdamStep, fused_adam_step};
+pub use kernels::{AdamHyper, AdamStep, fused_adam_step};
 pub use lora::{LoraAdapter, LoraConfig};
 pub use mlp::{DEFAULT_NORM_EPSILON, HiddenLayer, Mlp, MlpConfig};
 pub use moe::{MoeFfn, MoeFfnConfig, RouterStats};

@@ -6,7 +6,7 @@ use burn::optim::{
     Adam, AdamState, AdamW, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer,
 };
 use burn::tensor::{Device, Tensor};
-use ffn_model::{AdamStep, fused_adam_step};
+use ffn_model::{AdamHyper, AdamStep, fused_adam_step};
 
 /// Burn's Adam-family optimisers, whose state is one [`AdaptiveMomentumState`].
 pub(crate) trait AdamFamily: Optimizer {
@@ -34,30 +34,23 @@ impl AdamFamily for AdamW {
     }
 }
 
-/// The hyper-parameters the fused step needs, as the Burn optimiser holds them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct AdamRule {
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-    /// AdamW's decoupled decay rather than Adam's L2 penalty.
-    pub decoupled: bool,
-    /// AMSGrad keeps a third moment the kernel does not: Burn's optimiser runs it.
-    pub amsgrad: bool,
-}
-
 /// An Adam-family optimiser `O` with the fused step on flex.
 #[derive(Clone)]
 pub(crate) struct FusedAdam<O> {
     burn: O,
-    rule: AdamRule,
+    hyper: AdamHyper,
+    /// AMSGrad keeps a third moment the kernel does not: Burn's optimiser runs it.
+    amsgrad: bool,
 }
 
 impl<O: AdamFamily> FusedAdam<O> {
-    /// `burn` built from the same hyper-parameters as `rule`.
-    pub fn new(burn: O, rule: AdamRule) -> Self {
-        Self { burn, rule }
+    /// `burn` built from the same hyper-parameters as `hyper` and `amsgrad`.
+    pub fn new(burn: O, hyper: AdamHyper, amsgrad: bool) -> Self {
+        Self {
+            burn,
+            hyper,
+            amsgrad,
+        }
     }
 }
 
@@ -72,15 +65,11 @@ impl<O: AdamFamily> Optimizer for FusedAdam<O> {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let momentum = state.as_ref().map(O::momentum);
-        if !self.rule.amsgrad && momentum.is_none_or(|m| m.max_moment_2.is_none()) {
+        if !self.amsgrad && momentum.is_none_or(|m| m.max_moment_2.is_none()) {
             let time = momentum.map_or(0, |m| m.time) + 1;
             let step = AdamStep {
+                hyper: self.hyper,
                 lr,
-                beta1: self.rule.beta1,
-                beta2: self.rule.beta2,
-                eps: self.rule.eps,
-                weight_decay: self.rule.weight_decay,
-                decoupled: self.rule.decoupled,
                 time: i32::try_from(time).unwrap_or(i32::MAX),
             };
             let moments = momentum.map(|m| (m.moment_1.clone(), m.moment_2.clone()));

@@ -10,10 +10,11 @@ use burn::module::{ParamGroup, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{Adam, AdamConfig, AdamW, AdamWConfig, ModuleOptimizer, SgdConfig};
+use ffn_model::AdamHyper;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::fused_adam::{AdamRule, FusedAdam};
+use crate::fused_adam::FusedAdam;
 
 /// SGD hyper-parameters (PyTorch's `torch.optim.SGD`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,23 +239,22 @@ fn sgd(p: &SgdParams) -> SgdConfig {
 
 /// Adam with the fused step on flex.
 fn fused_adam(p: &AdamParams) -> FusedAdam<Adam> {
-    FusedAdam::new(adam(p).build(), rule(p, false))
+    FusedAdam::new(adam(p).build(), hyper(p, false), p.amsgrad)
 }
 
 /// AdamW with the fused step on flex.
 fn fused_adamw(p: &AdamParams) -> FusedAdam<AdamW> {
-    FusedAdam::new(adamw(p).build(), rule(p, true))
+    FusedAdam::new(adamw(p).build(), hyper(p, true), p.amsgrad)
 }
 
 /// The fused step's hyper-parameters, converted as Burn's configs convert them.
-fn rule(p: &AdamParams, decoupled: bool) -> AdamRule {
-    AdamRule {
+fn hyper(p: &AdamParams, decoupled: bool) -> AdamHyper {
+    AdamHyper {
         beta1: p.beta1 as f32,
         beta2: p.beta2 as f32,
         eps: p.eps as f32,
         weight_decay: p.weight_decay as f32,
         decoupled,
-        amsgrad: p.amsgrad,
     }
 }
 

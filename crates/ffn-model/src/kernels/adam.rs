@@ -1,22 +1,22 @@
-//! Adam's and AdamW's parameter update as one multi-threaded SIMD pass on the flex CPU backend:
-//! the moments, the bias corrections, the weight decay and the step for every element at once,
-//! where Burn's optimisers run about fourteen single-threaded tensor operations in turn. The
-//! arithmetic is Burn's, operation for operation in `f32`, so the results are the same bits.
+//! Adam's and AdamW's parameter update as one multi-threaded pass on the flex CPU backend: the
+//! moments, the bias corrections, the weight decay and the step for every element at once, where
+//! Burn's optimisers run about fourteen single-threaded tensor operations in turn. The loop is
+//! compiled per instruction set; the compiler vectorises it for AVX-512, while for AVX2 it stays
+//! scalar. The arithmetic is Burn's, operation for operation in `f32`, so the results are the
+//! same bits.
 
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Shape, Tensor};
+use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 
 use super::buffers::{from_values, on_flex};
 use super::elementwise::map_elements_to;
 
-/// The scalars of one Adam or AdamW step, as Burn's `AdamConfig` / `AdamWConfig` hold them.
+/// Adam's or AdamW's hyper-parameters, as Burn's `AdamConfig` / `AdamWConfig` hold them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AdamStep {
-    /// Learning rate of this step.
-    pub lr: f64,
+pub struct AdamHyper {
     /// Decay rate of the first moment.
     pub beta1: f32,
     /// Decay rate of the second moment.
@@ -28,6 +28,15 @@ pub struct AdamStep {
     pub weight_decay: f32,
     /// AdamW's decoupled decay rather than Adam's L2 penalty.
     pub decoupled: bool,
+}
+
+/// One Adam or AdamW step: the hyper-parameters, this step's learning rate and its number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamStep {
+    /// The hyper-parameters.
+    pub hyper: AdamHyper,
+    /// Learning rate of this step.
+    pub lr: f64,
     /// The step's number, from 1: the bias corrections are `1 − β^time`.
     pub time: i32,
 }
@@ -59,13 +68,7 @@ impl AdamBackend for Flex {
         grad: FloatTensor<Self>,
         step: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let rule = Rule::new(&step);
-        let [p, g] = [param, grad].map(contiguous);
-        let shape = p.shape();
-        let outputs = map_elements_to([p, g].each_ref().map(values), |[p, g]| {
-            rule.apply(p, g, None)
-        });
-        outputs_of(shape, outputs)
+        update(&step, [param, grad])
     }
 
     fn adam_next(
@@ -75,14 +78,28 @@ impl AdamBackend for Flex {
         v: FloatTensor<Self>,
         step: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let rule = Rule::new(&step);
-        let [p, g, m, v] = [param, grad, m, v].map(contiguous);
-        let shape = p.shape();
-        let outputs = map_elements_to([p, g, m, v].each_ref().map(values), |[p, g, m, v]| {
-            rule.apply(p, g, Some((m, v)))
-        });
-        outputs_of(shape, outputs)
+        update(&step, [param, grad, m, v])
     }
+}
+
+/// The step on `[p, g]` (the first) or `[p, g, m, v]` (a later one): `(p, m, v)` after it.
+fn update<const N: usize>(
+    step: &AdamStep,
+    tensors: [FlexTensor; N],
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let rule = Rule::new(step);
+    let tensors = tensors.map(contiguous);
+    let shape = tensors[0].shape();
+    let [p, m, v] = map_elements_to(tensors.each_ref().map(values), |x| match *x.as_slice() {
+        [p, g, m, v] => rule.apply(p, g, Some((m, v))),
+        [p, g, ..] => rule.apply(p, g, None),
+        _ => unreachable!("the step has a parameter and a gradient"),
+    });
+    (
+        from_values(shape.clone(), p),
+        from_values(shape.clone(), m),
+        from_values(shape, v),
+    )
 }
 
 /// `t` itself when contiguous, else a contiguous copy (parameters rarely are strided views).
@@ -100,15 +117,6 @@ fn values(t: &FlexTensor) -> &[f32] {
         .expect("the Adam kernel's inputs are contiguous f32 tensors")
 }
 
-/// The three result buffers as tensors of `shape`.
-fn outputs_of(shape: Shape, [p, m, v]: [Vec<f32>; 3]) -> (FlexTensor, FlexTensor, FlexTensor) {
-    (
-        from_values(shape.clone(), p),
-        from_values(shape.clone(), m),
-        from_values(shape, v),
-    )
-}
-
 /// One Adam/AdamW step on a flex `f32` parameter through the fused kernel: `Some((p, m, v))`;
 /// `None` for other devices and dtypes, which keep Burn's optimiser.
 pub fn fused_adam_step<const D: usize>(
@@ -117,12 +125,9 @@ pub fn fused_adam_step<const D: usize>(
     moments: Option<(Tensor<D>, Tensor<D>)>,
     step: AdamStep,
 ) -> Option<(Tensor<D>, Tensor<D>, Tensor<D>)> {
-    let mut tensors = vec![&param, &grad];
-    if let Some((m, v)) = &moments {
-        tensors.extend([m, v]);
-    }
-    let fits = tensors
-        .iter()
+    let fits = [&param, &grad]
+        .into_iter()
+        .chain(moments.iter().flat_map(|(m, v)| [m, v]))
         .all(|t| t.dtype() == DType::F32 && !t.is_require_grad() && t.dims() == param.dims());
     if !on_flex(&param) || !fits {
         return None;
@@ -158,19 +163,20 @@ enum Correction {
 
 impl Correction {
     fn new(step: &AdamStep) -> Self {
-        let first = 1.0 - step.beta1.powi(step.time);
-        let second = 1.0 - step.beta2.powi(step.time);
-        if step.decoupled {
+        let hyper = &step.hyper;
+        let first = 1.0 - hyper.beta1.powi(step.time);
+        let second = 1.0 - hyper.beta2.powi(step.time);
+        if hyper.decoupled {
             Self::Divided {
                 first,
                 second,
-                eps: step.eps,
+                eps: hyper.eps,
             }
         } else {
             let root = second.sqrt();
             Self::Combined {
                 factor: root / first,
-                eps: step.eps * root,
+                eps: hyper.eps * root,
             }
         }
     }
@@ -198,20 +204,21 @@ struct Rule {
 
 impl Rule {
     fn new(step: &AdamStep) -> Self {
-        let decay_rate = step.lr * step.weight_decay as f64;
+        let hyper = &step.hyper;
+        let decay_rate = step.lr * hyper.weight_decay as f64;
         Self {
-            beta1: step.beta1,
-            beta2: step.beta2,
-            rest1: 1.0 - step.beta1,
-            rest2: 1.0 - step.beta2,
+            beta1: hyper.beta1,
+            beta2: hyper.beta2,
+            rest1: 1.0 - hyper.beta1,
+            rest2: 1.0 - hyper.beta2,
             correction: Correction::new(step),
             lr: step.lr as f32,
-            penalty: if step.decoupled {
+            penalty: if hyper.decoupled {
                 0.0
             } else {
-                step.weight_decay
+                hyper.weight_decay
             },
-            keep: (step.decoupled && decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
+            keep: (hyper.decoupled && decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
         }
     }
 
@@ -250,12 +257,14 @@ mod tests {
 
     fn step(time: i32, weight_decay: f32, decoupled: bool) -> AdamStep {
         AdamStep {
+            hyper: AdamHyper {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay,
+                decoupled,
+            },
             lr: 0.1,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay,
-            decoupled,
             time,
         }
     }

@@ -15,7 +15,7 @@ use burn_flex::FlexTensor;
 
 use super::backward::{Derivative, record};
 use super::buffers::{from_values, on_flex};
-use super::matrix::{Matrix, Start, gemm_into};
+use super::matrix::{Matrix, Start, fill_rows, gemm_into};
 
 /// The dense layer's products as backend operations.
 #[backend_extension(Flex, Autodiff)]
@@ -145,9 +145,7 @@ fn product_with_bias(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTe
         // No products to sum: the output is the bias (or zero) alone.
         let slots = &mut out.spare_capacity_mut()[..len];
         match bias {
-            Some(bias) => slots.chunks_mut(n).for_each(|row| {
-                row.write_copy_of_slice(bias);
-            }),
+            Some(bias) => fill_rows(slots, bias),
             None => slots.fill(std::mem::MaybeUninit::new(0.0)),
         }
     }
@@ -164,7 +162,7 @@ fn product_with_bias(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTe
         // (checked by the caller). Neither start reads the destination before writing it.
         unsafe { gemm_into(out.as_mut_ptr(), *lhs, *rhs, 1.0, start, parallelism) };
     }
-    // SAFETY: every value was written: by the bias fill, the zero fill, or gemm (which writes all
+    // SAFETY: every value was written: by the bias fill, the zero fill, or the product (which writes all
     // of the destination when `m`, `n` and `k` are positive); with `m·n = 0` there is nothing.
     unsafe { out.set_len(len) };
     from_values([m, n], out)

@@ -1,13 +1,14 @@
 //! Strided `f32` matrices inside flex tensors' buffers (or plain slices), and products of them
 //! written into slices, for this crate's kernels.
 
-use burn::tensor::DType;
-use burn_flex::FlexTensor;
 use std::mem::MaybeUninit;
 
+use burn::tensor::DType;
+use burn_flex::FlexTensor;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
 use super::sgemm;
 
 /// A strided `f32` matrix: element `(r, c)` is `storage[offset + r·row_stride + c·col_stride]`.
@@ -177,6 +178,15 @@ pub(super) fn product_into(
     };
 }
 
+/// Every `row.len()`-long row of `dst` set to `row`, over the rayon pool.
+pub(super) fn fill_rows(dst: &mut [MaybeUninit<f32>], row: &[f32]) {
+    dst.par_chunks_mut(row.len().max(1))
+        .with_min_len(64)
+        .for_each(|slots| {
+            slots.write_copy_of_slice(row);
+        });
+}
+
 /// The smallest dimension, and the fewest multiply-adds, from which [`sgemm`] computes a product
 /// (on the CPUs it serves); smaller ones (matrix-vector products, attention heads) stay with
 /// `gemm`, whose kernels handle them without packing.
@@ -199,6 +209,9 @@ pub(super) unsafe fn gemm_into(
     parallelism: Parallelism,
 ) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    if let Start::Bias(bias) = start {
+        assert_eq!(bias.len(), n, "a bias of another width than the product");
+    }
     #[cfg(target_arch = "x86_64")]
     if sgemm::serves_this_cpu()
         && m.min(n).min(k) >= OWN_PRODUCT_MIN
@@ -209,12 +222,9 @@ pub(super) unsafe fn gemm_into(
         return unsafe { sgemm::sgemm(dst, lhs, rhs, alpha, start, parallel) };
     }
     if let Start::Bias(bias) = start {
-        assert_eq!(bias.len(), n, "a bias of another width than the product");
         // SAFETY: `dst` is valid for writes of `m·n` values (caller).
         let rows = unsafe { std::slice::from_raw_parts_mut(dst.cast::<MaybeUninit<f32>>(), m * n) };
-        rows.par_chunks_mut(n).with_min_len(64).for_each(|row| {
-            row.write_copy_of_slice(bias);
-        });
+        fill_rows(rows, bias);
     }
     // SAFETY: as the caller guarantees.
     unsafe {

@@ -14,10 +14,11 @@ mod buffers;
 mod dense;
 mod elementwise;
 mod matrix;
+#[cfg(target_arch = "x86_64")]
 mod sgemm;
 
 pub(crate) use activation::{gelu_erf, silu};
-pub use adam::{AdamStep, fused_adam_step};
+pub use adam::{AdamHyper, AdamStep, fused_adam_step};
 pub(crate) use attention::causal_attention;
 pub(crate) use buffers::on_flex;
 pub(crate) use dense::{linear_rows, matmul};

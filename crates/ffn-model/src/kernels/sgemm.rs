@@ -6,10 +6,8 @@
 //! with the destination tile prefetched before its inner loop. Several threads each take a
 //! band of the output, with no synchronisation between them.
 
-use std::cell::RefCell;
-
-#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+use std::cell::RefCell;
 
 use rayon::prelude::*;
 
@@ -29,18 +27,10 @@ const NC: usize = 4080;
 /// Whether this product serves the CPU: AVX2 and FMA without AVX-512 (where `gemm`'s AVX-512
 /// kernels are the faster choice).
 pub(super) fn serves_this_cpu() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static SERVES: OnceLock<bool> = OnceLock::new();
-        *SERVES.get_or_init(|| {
-            is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && !is_x86_feature_detected!("avx512f")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    // The standard library caches the detection: these are loads, not `cpuid` calls.
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && !is_x86_feature_detected!("avx512f")
 }
 
 /// `dst = start + alpha · lhs·rhs`, `dst` row-major `[lhs.rows, rhs.cols]` with row stride
@@ -52,7 +42,6 @@ pub(super) fn serves_this_cpu() -> bool {
 /// values (and initialised for reads with [`Start::Held`]), and every element the operands'
 /// pointers and strides address must lie inside live buffers. `lhs.cols == rhs.rows`, and a
 /// bias holds `rhs.cols` values.
-#[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn sgemm(
     dst: *mut f32,
     lhs: Matrix,
@@ -128,7 +117,6 @@ thread_local! {
 ///
 /// # Safety
 /// As [`sgemm`]'s.
-#[cfg(target_arch = "x86_64")]
 unsafe fn sgemm_band(out: Out, lhs: Matrix, rhs: Matrix, alpha: f32, start: Start) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     PACKED.with_borrow_mut(|(packed_lhs, packed_rhs)| {
@@ -245,7 +233,6 @@ unsafe fn pack_rhs(dst: &mut [f32], rhs: Matrix, depth: usize, kc: usize, col: u
 /// AVX2 and FMA; `a` and `b` hold `kc` steps of `MR` and `NR` values; the corner of `tile` lies
 /// inside the destination (initialised with [`Start::Held`]); a bias holds at least `cols`
 /// values.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_kernel(
     kc: usize,
@@ -323,7 +310,7 @@ unsafe fn tile_kernel(
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
