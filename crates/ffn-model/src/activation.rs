@@ -7,7 +7,7 @@ use burn::tensor::{Bool, Tensor, activation};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::kernels::{self, on_flex};
+use crate::kernels::{self, activation_kernels_serve};
 
 /// Default negative slope of `leaky_relu`, as in PyTorch's `nn.LeakyReLU`.
 pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
@@ -158,19 +158,19 @@ impl Activation {
     }
 }
 
-/// `x · sigmoid(x)`: this crate's fused kernel on flex, Burn's `silu` elsewhere.
+/// `x · sigmoid(x)`: this crate's fused kernel on flex and wgpu, Burn's `silu` elsewhere.
 fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if on_flex(&x) {
+    if activation_kernels_serve(&x) {
         return kernels::silu(x);
     }
     activation::silu(x)
 }
 
-/// `0.5 x (1 + erf(x / sqrt(2)))`. On flex, this crate's fused kernel (one parallel pass forward,
+/// `0.5 x (1 + erf(x / sqrt(2)))`. On flex and wgpu, this crate's fused kernel (one pass forward,
 /// one backward, exact derivative); elsewhere composed from `erf`, because Burn 0.22's default
-/// GELU derivative, which ndarray and wgpu use, is the tanh approximation's (off by up to 1e-3).
+/// GELU derivative, which ndarray uses, is the tanh approximation's (off by up to 1e-3).
 fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if on_flex(&x) {
+    if activation_kernels_serve(&x) {
         return kernels::gelu_erf(x);
     }
     let cdf = ((x.clone() * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5;

@@ -16,12 +16,19 @@ use super::elementwise::map_elements;
 /// activation's input `x` and the output gradient `grad` (same shape) and returns the input
 /// gradient. The defaults compose differentiable tensor operations, so gradients of gradients
 /// work under autodiff.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(
+    Flex,
+    Cube: cfg(feature = "wgpu"),
+    Fusion: cfg(feature = "wgpu"),
+    Autodiff
+)]
 pub trait ActivationKernels: Backend {
     /// GELU (erf form) of every element of `x`, any shape.
+    #[fusion(dtype = x, shape = x)]
     fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `grad · GELU'(x)`, with `GELU'(x) = Φ(x) + x·φ(x)`.
+    #[fusion(dtype = x, shape = x)]
     fn gelu_erf_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         let z = Self::float_mul_scalar(x.clone(), std::f64::consts::FRAC_1_SQRT_2.into());
         let erf = Self::float_erf(z.clone());
@@ -36,9 +43,11 @@ pub trait ActivationKernels: Backend {
     }
 
     /// SiLU, `x·sigmoid(x)`, of every element of `x`, any shape.
+    #[fusion(dtype = x, shape = x)]
     fn silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `grad · SiLU'(x)`, with `SiLU'(x) = s·(1 + x·(1 − s))` and `s = sigmoid(x)`.
+    #[fusion(dtype = x, shape = x)]
     fn silu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         composed_silu_backward::<Self>(x, grad)
     }
@@ -53,7 +62,7 @@ fn composed_silu_backward<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -
 }
 
 /// `1/√(2π)`, the standard normal density at zero.
-const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+pub(super) const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
 impl ActivationKernels for Flex {
     fn gelu_erf(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -125,13 +134,22 @@ fn elementwise_derivative<B: Backend>(gradients: InputGradients<B, 1>) -> Deriva
     }
 }
 
-/// GELU (erf) of a tensor through the extension; only for flex devices (with or without
-/// autodiff), the backends that implement it.
+/// Whether the activation kernels serve `x`'s device: flex, and with the `wgpu` feature the
+/// CubeCL devices (each with or without autodiff).
+pub(crate) fn serves<const D: usize>(x: &burn::Tensor<D>) -> bool {
+    #[cfg(feature = "wgpu")]
+    if super::cube_activation::on_cube(x) {
+        return true;
+    }
+    super::on_flex(x)
+}
+
+/// GELU (erf) of a tensor through the extension; only for the devices [`serves`] accepts.
 pub(crate) fn gelu_erf<const D: usize>(x: burn::Tensor<D>) -> burn::Tensor<D> {
     burn::Tensor::from_dispatch(<Dispatch as ActivationKernels>::gelu_erf(x.into_dispatch()))
 }
 
-/// SiLU of a tensor through the extension; only for flex devices, like [`gelu_erf`].
+/// SiLU of a tensor through the extension; only for the devices [`serves`] accepts.
 pub(crate) fn silu<const D: usize>(x: burn::Tensor<D>) -> burn::Tensor<D> {
     burn::Tensor::from_dispatch(<Dispatch as ActivationKernels>::silu(x.into_dispatch()))
 }
@@ -234,7 +252,7 @@ pub(super) mod scalar {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::scalar::{exp_non_positive, gelu_slope, silu_slope};
@@ -306,36 +324,66 @@ mod tests {
         assert!(scalar::gelu(f32::NAN).is_nan() && scalar::silu(f32::NAN).is_nan());
     }
 
-    /// Output and input gradient of `sum(w · act(x))` on flex through autodiff, against f64, for
-    /// GELU and SiLU, on a tensor spanning several parallel chunks and on a transposed (strided)
-    /// view of it (which takes flex's own operations).
+    /// The devices the kernels serve in this build: flex, and with the `wgpu` feature the wgpu
+    /// adapter where one exists (`FFN_REQUIRE_WGPU=1` turns a missing one into a failure).
+    pub(in crate::kernels) fn kernel_devices() -> Vec<Device> {
+        #[cfg(feature = "wgpu")]
+        {
+            static WGPU: std::sync::OnceLock<Option<Device>> = std::sync::OnceLock::new();
+            let wgpu = WGPU.get_or_init(|| match Device::wgpu_options().init() {
+                Ok(device) => Some(device),
+                Err(error) => {
+                    assert!(
+                        std::env::var("FFN_REQUIRE_WGPU").is_err(),
+                        "FFN_REQUIRE_WGPU is set but no wgpu adapter is available: {error}"
+                    );
+                    eprintln!("skipping wgpu: {error}");
+                    None
+                }
+            });
+            std::iter::once(Device::flex())
+                .chain(wgpu.clone())
+                .collect()
+        }
+        #[cfg(not(feature = "wgpu"))]
+        vec![Device::flex()]
+    }
+
+    /// Output and input gradient of `sum(w · act(x))` through autodiff against f64, for GELU and
+    /// SiLU, on every kernel device (flex's multi-threaded SIMD pass, wgpu's CubeCL kernels), on
+    /// a tensor spanning several parallel chunks and on a transposed (strided) view of it (which
+    /// takes flex's own operations, and a contiguous copy on wgpu).
     #[test]
-    fn autodiff_activations_match_f64_reference_on_flex() {
+    fn autodiff_activations_match_f64_reference() {
         let cases: [(&str, OnTensor, Reference); 2] = [
             ("gelu", gelu_erf, gelu_reference),
             ("silu", silu, silu_reference),
         ];
-        let device = Device::flex().autodiff();
-        let base = Tensor::<2>::random([257, 300], Distribution::Normal(0.0, 3.0), &device);
-        let weights = Tensor::<2>::random([257, 300], Distribution::Uniform(-1.0, 1.0), &device);
         let host = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
-        for (name, activation, reference) in cases {
-            for transposed in [false, true] {
-                let (x, w) = match transposed {
-                    false => (base.clone(), weights.clone()),
-                    true => (base.clone().transpose(), weights.clone().transpose()),
-                };
-                let x = x.require_grad();
-                let y = activation(x.clone());
-                let grads = (y.clone() * w.clone()).sum().backward();
-                let (xs, ws, ys) = (host(x.clone()), host(w), host(y));
-                let gs = host(x.grad(&grads).unwrap());
-                for i in 0..xs.len() {
-                    let (x, w) = (xs[i] as f64, ws[i] as f64);
-                    let (value, slope) = reference(x);
-                    let error = (ys[i] as f64 - value).abs();
-                    assert!(error < 1e-6 * x.abs().max(1.0), "{name}({x}) = {}", ys[i]);
-                    assert!((gs[i] as f64 - w * slope).abs() < 1e-6, "{name}'({x})");
+        for device in kernel_devices() {
+            let device = device.autodiff();
+            let base = Tensor::<2>::random([257, 300], Distribution::Normal(0.0, 3.0), &device);
+            let weights =
+                Tensor::<2>::random([257, 300], Distribution::Uniform(-1.0, 1.0), &device);
+            for (name, activation, reference) in cases {
+                for transposed in [false, true] {
+                    let (x, w) = match transposed {
+                        false => (base.clone(), weights.clone()),
+                        true => (base.clone().transpose(), weights.clone().transpose()),
+                    };
+                    let x = x.require_grad();
+                    let y = activation(x.clone());
+                    let grads = (y.clone() * w.clone()).sum().backward();
+                    let (xs, ws, ys) = (host(x.clone()), host(w), host(y));
+                    let gs = host(x.grad(&grads).unwrap());
+                    let name = format!("{name} on {device:?}");
+                    for i in 0..xs.len() {
+                        let (x, w) = (xs[i] as f64, ws[i] as f64);
+                        let (value, slope) = reference(x);
+                        let error = (ys[i] as f64 - value).abs();
+                        assert!(error < 1e-6 * x.abs().max(1.0), "{name}({x}) = {}", ys[i]);
+                        assert!((gs[i] as f64 - w * slope).abs() < 1e-6, "{name}'({x})");
+                    }
                 }
             }
         }
