@@ -181,6 +181,12 @@ unsafe fn pack_lhs(dst: &mut [f32], lhs: Matrix, row: usize, mc: usize, depth: u
             }
             continue;
         }
+        if lhs.col_stride == 1 && rows == MR {
+            // Rows are contiguous: transposed in registers.
+            // SAFETY: the MR rows of `kc` values lie inside `lhs` (caller); AVX2 (sgemm's).
+            unsafe { pack_transposed::<MR>(panel, at(first, 0), lhs.row_stride, kc) };
+            continue;
+        }
         for r in 0..MR {
             for p in 0..kc {
                 // SAFETY: rows below `rows` lie inside `lhs` (caller).
@@ -204,6 +210,16 @@ unsafe fn pack_rhs(dst: &mut [f32], rhs: Matrix, depth: usize, kc: usize, col: u
     for first in (0..nc).step_by(NR) {
         let cols = NR.min(nc - first);
         let panel = &mut dst[first * kc..(first + NR) * kc];
+        if rhs.row_stride == 1 && cols == NR {
+            // Columns are contiguous (a transposed row-major matrix): transposed in registers.
+            let start = rhs
+                .ptr()
+                .wrapping_add(depth)
+                .wrapping_offset((col + first) as isize * rhs.col_stride);
+            // SAFETY: the NR columns of `kc` values lie inside `rhs` (caller); AVX2 (sgemm's).
+            unsafe { pack_transposed::<NR>(panel, start, rhs.col_stride, kc) };
+            continue;
+        }
         for (p, step) in panel.chunks_exact_mut(NR).enumerate() {
             let start = rhs
                 .ptr()
@@ -224,6 +240,84 @@ unsafe fn pack_rhs(dst: &mut [f32], rhs: Matrix, depth: usize, kc: usize, col: u
             }
         }
     }
+}
+
+/// Packs `W` lines of `kc` contiguous values each (line `l` starts at `first + l·line_stride`)
+/// as a panel `[kc][W]`: value `p` of line `l` goes to `panel[p·W + l]`. Eight steps at a time,
+/// each group of eight lines is transposed in registers (a narrower group is padded with zero
+/// lines whose lanes the next step's store overwrites); the remaining steps go one by one.
+///
+/// # Safety
+/// AVX2; the `W` lines of `kc` values lie inside live memory; `panel` holds `kc · W` values.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_transposed<const W: usize>(
+    panel: &mut [f32],
+    first: *const f32,
+    line_stride: isize,
+    kc: usize,
+) {
+    assert!(panel.len() >= kc * W);
+    let line = |l: usize| first.wrapping_offset(l as isize * line_stride);
+    // A group narrower than eight stores two lanes past its last step: stop before the end.
+    let vector_steps = match W % 8 {
+        0 => kc / 8 * 8,
+        _ => kc.saturating_sub(1) / 8 * 8,
+    };
+    for p in (0..vector_steps).step_by(8) {
+        for group in (0..W).step_by(8) {
+            let mut lines = [_mm256_setzero_ps(); 8];
+            for (l, values) in lines.iter_mut().enumerate().take(W - group) {
+                // SAFETY: steps `p..p + 8` of line `group + l` lie inside the lines (caller).
+                *values = unsafe { _mm256_loadu_ps(line(group + l).add(p)) };
+            }
+            for (j, step) in transpose8(lines).into_iter().enumerate() {
+                // SAFETY: the eight lanes end within `panel` (the bound of `vector_steps`).
+                unsafe { _mm256_storeu_ps(panel.as_mut_ptr().add((p + j) * W + group), step) };
+            }
+        }
+    }
+    for p in vector_steps..kc {
+        for l in 0..W {
+            // SAFETY: step `p` of line `l` lies inside the lines (caller).
+            panel[p * W + l] = unsafe { *line(l).add(p) };
+        }
+    }
+}
+
+/// The transpose of an 8 × 8 block held as eight rows: result `j` holds element `j` of every row.
+#[target_feature(enable = "avx2,fma")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    // Pairs of rows interleaved, then quadruples within each 128-bit half, then the halves.
+    let t = [
+        _mm256_unpacklo_ps(r[0], r[1]),
+        _mm256_unpackhi_ps(r[0], r[1]),
+        _mm256_unpacklo_ps(r[2], r[3]),
+        _mm256_unpackhi_ps(r[2], r[3]),
+        _mm256_unpacklo_ps(r[4], r[5]),
+        _mm256_unpackhi_ps(r[4], r[5]),
+        _mm256_unpacklo_ps(r[6], r[7]),
+        _mm256_unpackhi_ps(r[6], r[7]),
+    ];
+    let s = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    [
+        _mm256_permute2f128_ps::<0x20>(s[0], s[4]),
+        _mm256_permute2f128_ps::<0x20>(s[1], s[5]),
+        _mm256_permute2f128_ps::<0x20>(s[2], s[6]),
+        _mm256_permute2f128_ps::<0x20>(s[3], s[7]),
+        _mm256_permute2f128_ps::<0x31>(s[0], s[4]),
+        _mm256_permute2f128_ps::<0x31>(s[1], s[5]),
+        _mm256_permute2f128_ps::<0x31>(s[2], s[6]),
+        _mm256_permute2f128_ps::<0x31>(s[3], s[7]),
+    ]
 }
 
 /// One `MR × NR` tile: `tile = start + alpha · Σ_p a[p]·b[p]`, of which the `[rows, cols]` corner
