@@ -23,6 +23,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),
     };
+    if !matches!(cli.command, Some(args::Command::Serve(_))) {
+        main_thread_computes();
+    }
     let json = cli.command.as_ref().is_some_and(args::Command::json);
     let outcome = settings::remote_token(cli.token_file.as_deref())
         .and_then(|t| commands::run(cli.command, t));
@@ -98,6 +101,19 @@ fn current_user() -> u32 {
     return unsafe { libc::getuid() };
     #[cfg(not(unix))]
     0
+}
+
+/// The main thread joins rayon's global pool as its first worker (the pool keeps its size:
+/// `RAYON_NUM_THREADS`, else one thread per core). The CPU kernels' parallel loops then start on
+/// the main thread, which takes a share, instead of being handed to a pool thread while it
+/// sleeps and wakes: a language-model step runs thousands of such loops. `ffn serve` computes
+/// on its connections' threads, where a main thread outside the work would idle one core.
+fn main_thread_computes() {
+    // This fails only if the pool already exists, which nothing before this call creates; the
+    // default pool then serves as before.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global();
 }
 
 /// Training allocates and frees the same large tensors every step. By default glibc serves
