@@ -186,20 +186,24 @@ impl<'a> Heads<'a> {
         let mut p = vec![0.0; self.len_q * self.len_k];
         product_into(&mut p, q, k.t(), self.scale(), false);
         let shift = self.len_k - self.len_q;
-        vectorized(|| {
-            for (i, row) in p.chunks_mut(self.len_k).enumerate() {
-                let (seen, masked) = row.split_at_mut(i + shift + 1);
-                let max = seen.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-                let mut sum = 0.0;
-                for s in seen.iter_mut() {
-                    *s = exp_non_positive(*s - max);
-                    sum += *s;
+        vectorized(
+            #[inline(always)]
+            || {
+                for (i, row) in p.chunks_mut(self.len_k).enumerate() {
+                    let (seen, masked) = row.split_at_mut(i + shift + 1);
+                    let max = seen.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+                    // The exponentials in a loop of their own, which vectorises, and their sum in
+                    // order after it (a running sum in the same loop kept it scalar).
+                    for s in seen.iter_mut() {
+                        *s = exp_non_positive(*s - max);
+                    }
+                    let sum: f32 = seen.iter().sum();
+                    let inverse = 1.0 / sum;
+                    seen.iter_mut().for_each(|s| *s *= inverse);
+                    masked.fill(0.0);
                 }
-                let inverse = 1.0 / sum;
-                seen.iter_mut().for_each(|s| *s *= inverse);
-                masked.fill(0.0);
-            }
-        });
+            },
+        );
         p
     }
 
@@ -236,14 +240,17 @@ impl<'a> Heads<'a> {
                 product_into(dv, pm.t(), g, 1.0, false);
                 let mut ds = vec![0.0; len_q * len_k];
                 product_into(&mut ds, g, self.matrix(self.v, pair).t(), 1.0, false);
-                vectorized(|| {
-                    for (ds_row, p_row) in ds.chunks_mut(len_k).zip(p.chunks(len_k)) {
-                        let dot: f32 = ds_row.iter().zip(p_row).map(|(a, b)| a * b).sum();
-                        for (s, &p) in ds_row.iter_mut().zip(p_row) {
-                            *s = p * (*s - dot);
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (ds_row, p_row) in ds.chunks_mut(len_k).zip(p.chunks(len_k)) {
+                            let dot: f32 = ds_row.iter().zip(p_row).map(|(a, b)| a * b).sum();
+                            for (s, &p) in ds_row.iter_mut().zip(p_row) {
+                                *s = p * (*s - dot);
+                            }
                         }
-                    }
-                });
+                    },
+                );
                 let ds = Matrix::dense(&ds, len_q, len_k);
                 product_into(dq, ds, self.matrix(self.k, pair), self.scale(), false);
                 product_into(dk, ds.t(), self.matrix(self.q, pair), self.scale(), false);

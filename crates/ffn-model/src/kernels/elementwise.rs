@@ -76,6 +76,8 @@ fn map_chunk<const N: usize, const M: usize, F: Fn([f32; N]) -> [f32; M]>(
 
 /// `f()` compiled for the widest vector instructions the CPU offers (AVX-512, else AVX2 + FMA,
 /// else baseline), chosen at run time: `f` is inlined into a function compiled for each set.
+/// Mark the closure `#[inline(always)]`: a large one is otherwise called, compiled for the
+/// baseline.
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
