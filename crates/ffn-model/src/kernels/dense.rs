@@ -162,8 +162,9 @@ fn product_with_bias(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTe
         // (checked by the caller). Neither start reads the destination before writing it.
         unsafe { gemm_into(out.as_mut_ptr(), *lhs, *rhs, 1.0, start, parallelism) };
     }
-    // SAFETY: every value was written: by the bias fill, the zero fill, or the product (which writes all
-    // of the destination when `m`, `n` and `k` are positive); with `m·n = 0` there is nothing.
+    // SAFETY: every value was written: by the bias fill, the zero fill, or the product (which
+    // writes all of the destination when `m`, `n` and `k` are positive); with `m·n = 0` there
+    // is nothing.
     unsafe { out.set_len(len) };
     from_values([m, n], out)
 }

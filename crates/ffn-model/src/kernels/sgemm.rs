@@ -210,21 +210,19 @@ unsafe fn pack_rhs(dst: &mut [f32], rhs: Matrix, depth: usize, kc: usize, col: u
     for first in (0..nc).step_by(NR) {
         let cols = NR.min(nc - first);
         let panel = &mut dst[first * kc..(first + NR) * kc];
+        // Element `(depth, col + first)`, where the panel's first step starts.
+        let corner = rhs
+            .ptr()
+            .wrapping_offset(depth as isize * rhs.row_stride)
+            .wrapping_offset((col + first) as isize * rhs.col_stride);
         if rhs.row_stride == 1 && cols == NR {
             // Columns are contiguous (a transposed row-major matrix): transposed in registers.
-            let start = rhs
-                .ptr()
-                .wrapping_add(depth)
-                .wrapping_offset((col + first) as isize * rhs.col_stride);
             // SAFETY: the NR columns of `kc` values lie inside `rhs` (caller); AVX2 (sgemm's).
-            unsafe { pack_transposed::<NR>(panel, start, rhs.col_stride, kc) };
+            unsafe { pack_transposed::<NR>(panel, corner, rhs.col_stride, kc) };
             continue;
         }
         for (p, step) in panel.chunks_exact_mut(NR).enumerate() {
-            let start = rhs
-                .ptr()
-                .wrapping_offset((depth + p) as isize * rhs.row_stride)
-                .wrapping_offset((col + first) as isize * rhs.col_stride);
+            let start = corner.wrapping_offset(p as isize * rhs.row_stride);
             if rhs.col_stride == 1 && cols == NR {
                 // SAFETY: the NR values of row `depth + p` lie inside `rhs` (caller).
                 step.copy_from_slice(unsafe { std::slice::from_raw_parts(start, NR) });
