@@ -1,9 +1,8 @@
 //! Adam's and AdamW's parameter update as one multi-threaded pass on the flex CPU backend: the
 //! moments, the bias corrections, the weight decay and the step for every element at once, where
 //! Burn's optimisers run about fourteen single-threaded tensor operations in turn. The loop is
-//! compiled per instruction set; the compiler vectorises it for AVX-512, while for AVX2 it stays
-//! scalar. The arithmetic is Burn's, operation for operation in `f32`, so the results are the
-//! same bits.
+//! compiled per instruction set and vectorised for each. The arithmetic is Burn's, operation for
+//! operation in `f32`, so the results are the same bits.
 
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
@@ -90,15 +89,52 @@ fn update<const N: usize>(
     let rule = Rule::new(step);
     let tensors = tensors.map(contiguous);
     let shape = tensors[0].shape();
-    let [p, m, v] = map_elements_to(tensors.each_ref().map(values), |x| match *x.as_slice() {
-        [p, g, m, v] => rule.apply(p, g, Some((m, v))),
-        [p, g, ..] => rule.apply(p, g, None),
-        _ => unreachable!("the step has a parameter and a gradient"),
-    });
+    let inputs = tensors.each_ref().map(values);
+    // The choices that hold for every element are made here, once, so that the element loop has
+    // no branches and the compiler vectorises it.
+    let [p, m, v] = match rule.correction {
+        Correction::Divided { first, second, eps } => with_penalty(&rule, inputs, move |m, v| {
+            (m / first) / ((v / second).sqrt() + eps)
+        }),
+        Correction::Combined { factor, eps } => {
+            with_penalty(&rule, inputs, move |m, v| (m * factor) / (v.sqrt() + eps))
+        }
+    };
     (
         from_values(shape.clone(), p),
         from_values(shape.clone(), m),
         from_values(shape, v),
+    )
+}
+
+/// The step's `[p, m, v]` with the moments' correction `delta(m, v)`, the L2 penalty chosen
+/// once for all elements.
+fn with_penalty<const N: usize>(
+    rule: &Rule,
+    inputs: [&[f32]; N],
+    delta: impl Fn(f32, f32) -> f32 + Sync,
+) -> [Vec<f32>; 3] {
+    if rule.penalty != 0.0 {
+        map_rule::<N, true>(rule, inputs, delta)
+    } else {
+        map_rule::<N, false>(rule, inputs, delta)
+    }
+}
+
+/// [`Rule::apply`] over every element of `[p, g]` or `[p, g, m, v]`.
+fn map_rule<const N: usize, const PENALTY: bool>(
+    rule: &Rule,
+    inputs: [&[f32]; N],
+    delta: impl Fn(f32, f32) -> f32 + Sync,
+) -> [Vec<f32>; 3] {
+    map_elements_to(
+        inputs,
+        #[inline(always)]
+        |x| match *x.as_slice() {
+            [p, g, m, v] => rule.apply::<PENALTY>(p, g, Some((m, v)), &delta),
+            [p, g, ..] => rule.apply::<PENALTY>(p, g, None, &delta),
+            _ => unreachable!("the step has a parameter and a gradient"),
+        },
     )
 }
 
@@ -198,8 +234,8 @@ struct Rule {
     lr: f32,
     /// Adam's L2 penalty (0 for AdamW).
     penalty: f32,
-    /// AdamW's `1 − lr·wd`, `None` when there is no decoupled decay.
-    keep: Option<f32>,
+    /// AdamW's `1 − lr·wd`; 1 when there is no decoupled decay.
+    keep: f32,
 }
 
 impl Rule {
@@ -218,18 +254,26 @@ impl Rule {
             } else {
                 hyper.weight_decay
             },
-            keep: (hyper.decoupled && decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
+            keep: if hyper.decoupled && decay_rate != 0.0 {
+                (1.0 - decay_rate) as f32
+            } else {
+                1.0
+            },
         }
     }
 
-    /// `[p, m, v]` after the step from parameter `p`, gradient `g` and the previous moments.
+    /// `[p, m, v]` after the step from parameter `p`, gradient `g` and the previous moments, the
+    /// moments corrected by `delta` (the form of [`Rule::correction`]); `PENALTY` when the L2
+    /// penalty is not zero.
     #[inline(always)]
-    fn apply(&self, p: f32, g: f32, moments: Option<(f32, f32)>) -> [f32; 3] {
-        let g = if self.penalty != 0.0 {
-            p * self.penalty + g
-        } else {
-            g
-        };
+    fn apply<const PENALTY: bool>(
+        &self,
+        p: f32,
+        g: f32,
+        moments: Option<(f32, f32)>,
+        delta: impl Fn(f32, f32) -> f32,
+    ) -> [f32; 3] {
+        let g = if PENALTY { p * self.penalty + g } else { g };
         let (m, v) = match moments {
             Some((m, v)) => (
                 m * self.beta1 + g * self.rest1,
@@ -237,15 +281,8 @@ impl Rule {
             ),
             None => (g * self.rest1, g * g * self.rest2),
         };
-        let delta = match self.correction {
-            Correction::Divided { first, second, eps } => (m / first) / ((v / second).sqrt() + eps),
-            Correction::Combined { factor, eps } => (m * factor) / (v.sqrt() + eps),
-        };
-        let decayed = match self.keep {
-            Some(keep) => p * keep,
-            None => p,
-        };
-        [decayed - delta * self.lr, m, v]
+        // Multiplying by 1 changes no value, so no decay is the same multiplication.
+        [p * self.keep - delta(m, v) * self.lr, m, v]
     }
 }
 
