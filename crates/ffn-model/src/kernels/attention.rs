@@ -210,6 +210,7 @@ impl<'a> Heads<'a> {
     fn forward(&self) -> FlexTensor {
         let (len_q, d_v) = (self.len_q, self.d_v);
         let mut out = vec![0.0; self.batch * self.heads * len_q * d_v];
+        super::warm::keep_warm();
         out.par_chunks_mut((len_q * d_v).max(1))
             .enumerate()
             .for_each(|(pair, out)| {
@@ -228,6 +229,7 @@ impl<'a> Heads<'a> {
         let mut dq = vec![0.0; pairs * len_q * d];
         let mut dk = vec![0.0; pairs * len_k * d];
         let mut dv = vec![0.0; pairs * len_k * d_v];
+        super::warm::keep_warm();
         dq.par_chunks_mut((len_q * d).max(1))
             .zip(dk.par_chunks_mut((len_k * d).max(1)))
             .zip(dv.par_chunks_mut((len_k * d_v).max(1)))

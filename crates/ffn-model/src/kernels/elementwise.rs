@@ -35,6 +35,9 @@ pub(crate) fn map_elements_to<const N: usize, const M: usize>(
     let mut outs: [Vec<f32>; M] = std::array::from_fn(|_| Vec::with_capacity(len));
     // The outputs' buffers by address, so that every task can cut its own disjoint window.
     let starts: [usize; M] = std::array::from_fn(|j| outs[j].as_mut_ptr() as usize);
+    if len > CHUNK {
+        super::warm::keep_warm();
+    }
     (0..len.div_ceil(CHUNK)).into_par_iter().for_each(|chunk| {
         let start = chunk * CHUNK;
         let end = len.min(start + CHUNK);

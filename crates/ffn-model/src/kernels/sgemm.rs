@@ -64,6 +64,7 @@ pub(super) unsafe fn sgemm(
         // SAFETY: as the caller guarantees.
         return unsafe { sgemm_band(out, lhs, rhs, alpha, start) };
     }
+    super::warm::keep_warm();
     // Bands of rows (or of columns, for wide outputs), aligned to the register tile.
     let by_rows = m >= n;
     let (len, tile) = if by_rows { (m, MR) } else { (n, NR) };
