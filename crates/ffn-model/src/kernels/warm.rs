@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use rayon::Yield;
 
 /// How long a spinning thread waits for the next kernel before it lets itself sleep.
-const WARM_FOR: Duration = Duration::from_millis(2);
+const WARM_FOR: Duration = Duration::from_millis(10);
 
 /// Idle rounds of a spinning thread between two looks at the clock.
 const ROUNDS_PER_CLOCK_READ: u32 = 64;
