@@ -27,7 +27,8 @@ const ROUNDS_PER_CLOCK_READ: u32 = 64;
 
 /// Notes that a parallel kernel starts on the current rayon pool (the global one unless inside
 /// `ThreadPool::install`), and starts a spinning job on every other thread of that pool that has
-/// none.
+/// none. The count of spinning jobs is one for the process, made for the global pool: kernels
+/// on several pools at once may leave some of their threads asleep.
 pub(super) fn keep_warm() {
     static PROCESS: Warmth = Warmth::new();
     PROCESS.keep_warm();
