@@ -3,6 +3,9 @@
 //! scores staying in one small buffer. The backward recomputes the probabilities and returns all
 //! three input gradients from one pass. Burn's own attention composes about a dozen tensor
 //! operations (and as many backward steps) over the whole `[batch, heads, seq, seq]` scores.
+//! The output and the gradients are `[batch, heads, len, width]` views of buffers laid out
+//! `[batch, len, heads, width]`, the layout of the heads' merged or split projections, so that
+//! reshaping between the two copies nothing.
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::ops::ModuleOps;
@@ -19,7 +22,7 @@ use super::activation::scalar::exp_non_positive;
 use super::backward::{Derivative, record};
 use super::buffers::{from_values, on_flex};
 use super::elementwise::vectorized;
-use super::matrix::{Matrix, product_into};
+use super::matrix::{Matrix, SharedBuffer, Window, product_into, product_into_window};
 
 /// Causal attention as backend operations on `q` `[batch, heads, len_q, d]` and `k`, `v`
 /// `[batch, heads, len_k, d]` (the same heads: grouped keys are repeated by the caller). The
@@ -207,18 +210,39 @@ impl<'a> Heads<'a> {
         p
     }
 
+    /// The window of pair `pair` in a buffer laid out `[batch, len, heads, width]`: the layout
+    /// in which the caller merges the heads (`[batch, len, heads·width]`) without a copy.
+    fn window(&self, pair: usize, len: usize, width: usize) -> Window {
+        let row_stride = self.heads * width;
+        Window {
+            offset: (pair / self.heads) * len * row_stride + (pair % self.heads) * width,
+            row_stride,
+        }
+    }
+
+    /// A `[batch, heads, len, width]` tensor over `values` laid out `[batch, len, heads, width]`
+    /// (see [`Heads::window`]).
+    fn heads_view(&self, len: usize, width: usize, values: Vec<f32>) -> FlexTensor {
+        from_values([self.batch, len, self.heads, width], values).transpose(1, 2)
+    }
+
     fn forward(&self) -> FlexTensor {
         let (len_q, d_v) = (self.len_q, self.d_v);
         let mut out = vec![0.0; self.batch * self.heads * len_q * d_v];
+        let buffer = SharedBuffer::of(&mut out);
         super::warm::keep_warm();
-        out.par_chunks_mut((len_q * d_v).max(1))
-            .enumerate()
-            .for_each(|(pair, out)| {
+        (0..self.batch * self.heads)
+            .into_par_iter()
+            .for_each(|pair| {
                 let p = self.probabilities(pair);
                 let p = Matrix::dense(&p, len_q, self.len_k);
-                product_into(out, p, self.matrix(self.v, pair), 1.0, false);
+                let window = self.window(pair, len_q, d_v);
+                // SAFETY: each pair writes its own window of `out`.
+                unsafe {
+                    product_into_window(buffer, window, p, self.matrix(self.v, pair), 1.0, false)
+                };
             });
-        from_values([self.batch, self.heads, len_q, d_v], out)
+        self.heads_view(len_q, d_v, out)
     }
 
     /// `dv = pᵀ·g`, `dp = g·vᵀ`, `ds = p ∘ (dp − rowsum(dp ∘ p))`, `dq = ds·k/√d`,
@@ -229,38 +253,43 @@ impl<'a> Heads<'a> {
         let mut dq = vec![0.0; pairs * len_q * d];
         let mut dk = vec![0.0; pairs * len_k * d];
         let mut dv = vec![0.0; pairs * len_k * d_v];
+        let buffers = [&mut dq, &mut dk, &mut dv].map(|b| SharedBuffer::of(b));
         super::warm::keep_warm();
-        dq.par_chunks_mut((len_q * d).max(1))
-            .zip(dk.par_chunks_mut((len_k * d).max(1)))
-            .zip(dv.par_chunks_mut((len_k * d_v).max(1)))
-            .enumerate()
-            .for_each(|(pair, ((dq, dk), dv))| {
-                let g = Matrix::inner(grad, pair / self.heads, pair % self.heads)
-                    .expect("the output gradient has the output's shape");
-                let p = self.probabilities(pair);
-                let pm = Matrix::dense(&p, len_q, len_k);
-                product_into(dv, pm.t(), g, 1.0, false);
-                let mut ds = vec![0.0; len_q * len_k];
-                product_into(&mut ds, g, self.matrix(self.v, pair).t(), 1.0, false);
-                vectorized(
-                    #[inline(always)]
-                    || {
-                        for (ds_row, p_row) in ds.chunks_mut(len_k).zip(p.chunks(len_k)) {
-                            let dot: f32 = ds_row.iter().zip(p_row).map(|(a, b)| a * b).sum();
-                            for (s, &p) in ds_row.iter_mut().zip(p_row) {
-                                *s = p * (*s - dot);
-                            }
+        (0..pairs).into_par_iter().for_each(|pair| {
+            let g = Matrix::inner(grad, pair / self.heads, pair % self.heads)
+                .expect("the output gradient has the output's shape");
+            let p = self.probabilities(pair);
+            let pm = Matrix::dense(&p, len_q, len_k);
+            let [dq, dk, dv] = buffers;
+            let dv_window = self.window(pair, len_k, d_v);
+            // SAFETY: each pair writes its own windows of the three buffers.
+            unsafe { product_into_window(dv, dv_window, pm.t(), g, 1.0, false) };
+            let mut ds = vec![0.0; len_q * len_k];
+            product_into(&mut ds, g, self.matrix(self.v, pair).t(), 1.0, false);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (ds_row, p_row) in ds.chunks_mut(len_k).zip(p.chunks(len_k)) {
+                        let dot: f32 = ds_row.iter().zip(p_row).map(|(a, b)| a * b).sum();
+                        for (s, &p) in ds_row.iter_mut().zip(p_row) {
+                            *s = p * (*s - dot);
                         }
-                    },
-                );
-                let ds = Matrix::dense(&ds, len_q, len_k);
-                product_into(dq, ds, self.matrix(self.k, pair), self.scale(), false);
-                product_into(dk, ds.t(), self.matrix(self.q, pair), self.scale(), false);
-            });
+                    }
+                },
+            );
+            let ds = Matrix::dense(&ds, len_q, len_k);
+            let (dq_window, dk_window) = (self.window(pair, len_q, d), self.window(pair, len_k, d));
+            let (k, q) = (self.matrix(self.k, pair), self.matrix(self.q, pair));
+            // SAFETY: as above.
+            unsafe {
+                product_into_window(dq, dq_window, ds, k, self.scale(), false);
+                product_into_window(dk, dk_window, ds.t(), q, self.scale(), false);
+            }
+        });
         (
-            from_values([self.batch, self.heads, len_q, d], dq),
-            from_values([self.batch, self.heads, len_k, d], dk),
-            from_values([self.batch, self.heads, len_k, d_v], dv),
+            self.heads_view(len_q, d, dq),
+            self.heads_view(len_k, d, dk),
+            self.heads_view(len_k, d_v, dv),
         )
     }
 }

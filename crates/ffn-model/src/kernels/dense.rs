@@ -160,7 +160,7 @@ fn product_with_bias(lhs: &Matrix, rhs: &Matrix, bias: Option<&[f32]>) -> FlexTe
         // pointers and strides come from flex layouts of live `[m, k]` and `[k, n]` tensors, so
         // every element the product reads lies inside their buffers; the bias holds `n` values
         // (checked by the caller). Neither start reads the destination before writing it.
-        unsafe { gemm_into(out.as_mut_ptr(), *lhs, *rhs, 1.0, start, parallelism) };
+        unsafe { gemm_into(out.as_mut_ptr(), n, *lhs, *rhs, 1.0, start, parallelism) };
     }
     // SAFETY: every value was written: by the bias fill, the zero fill, or the product (which
     // writes all of the destination when `m`, `n` and `k` are positive); with `m·n = 0` there

@@ -150,25 +150,91 @@ pub(super) fn product_into(
     alpha: f32,
     accumulate: bool,
 ) {
+    let (m, n) = (lhs.rows, rhs.cols);
+    assert_eq!(dst.len(), m * n, "matrix product of mismatched shapes");
+    let window = Window {
+        offset: 0,
+        row_stride: n,
+    };
+    // SAFETY: `dst` is borrowed exclusively for the call.
+    unsafe { product_into_window(SharedBuffer::of(dst), window, lhs, rhs, alpha, accumulate) };
+}
+
+/// A buffer that parallel tasks fill through disjoint [`Window`]s.
+#[derive(Clone, Copy)]
+pub(super) struct SharedBuffer {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: a `SharedBuffer` only hands out windows, which its users keep disjoint between tasks.
+unsafe impl Send for SharedBuffer {}
+// SAFETY: as above.
+unsafe impl Sync for SharedBuffer {}
+
+impl SharedBuffer {
+    /// The buffer of `values`, which must not be used otherwise while tasks fill it.
+    pub fn of(values: &mut [f32]) -> Self {
+        Self {
+            ptr: values.as_mut_ptr(),
+            len: values.len(),
+        }
+    }
+}
+
+/// A row-major window of a buffer: row `r` starts at `offset + r·row_stride`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Window {
+    pub offset: usize,
+    pub row_stride: usize,
+}
+
+/// [`product_into`] for the `[lhs.rows, rhs.cols]` `window` of `dst`.
+///
+/// # Safety
+/// No other thread reads or writes the window's elements during the call.
+pub(super) unsafe fn product_into_window(
+    dst: SharedBuffer,
+    window: Window,
+    lhs: Matrix,
+    rhs: Matrix,
+    alpha: f32,
+    accumulate: bool,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    let fits = m == 0
+        || n == 0
+        || (n <= window.row_stride
+            && (m - 1)
+                .checked_mul(window.row_stride)
+                .and_then(|last| last.checked_add(window.offset + n))
+                .is_some_and(|end| end <= dst.len));
     assert!(
-        lhs.cols == rhs.rows && dst.len() == m * n && lhs.in_bounds() && rhs.in_bounds(),
+        lhs.cols == rhs.rows && fits && lhs.in_bounds() && rhs.in_bounds(),
         "matrix product of mismatched shapes"
     );
     if m == 0 || n == 0 {
         return;
     }
+    // SAFETY: the window lies inside the buffer (checked above).
+    let first = unsafe { dst.ptr.add(window.offset) };
     if k == 0 {
         if !accumulate {
-            dst.fill(0.0);
+            for r in 0..m {
+                // SAFETY: row `r` of the window lies inside the buffer, and no one else uses it.
+                unsafe { std::slice::from_raw_parts_mut(first.add(r * window.row_stride), n) }
+                    .fill(0.0);
+            }
         }
         return;
     }
-    // SAFETY: `dst` holds exactly `m·n` values written with row stride `n`; both operands were
-    // checked to lie inside their storage above, so every element gemm reads is in bounds.
+    // SAFETY: the window lies inside the buffer with its row stride, and is this call's alone;
+    // both operands were checked to lie inside their storage above, so every element gemm reads
+    // is in bounds.
     unsafe {
         gemm_into(
-            dst.as_mut_ptr(),
+            first,
+            window.row_stride,
             lhs,
             rhs,
             alpha,
@@ -194,14 +260,15 @@ const OWN_PRODUCT_MIN: usize = 16;
 const OWN_PRODUCT_MULTIPLY_ADDS: usize = 128 * 128 * 128;
 
 /// `dst = start + alpha · lhs·rhs`, `dst` row-major `[lhs.rows, rhs.cols]` with row stride
-/// `rhs.cols`; `lhs.cols == rhs.rows`, all three positive, a bias of `rhs.cols` values.
+/// `dst_row_stride`; `lhs.cols == rhs.rows`, all three positive, a bias of `rhs.cols` values.
 ///
 /// # Safety
-/// `dst` must be valid for writes of `lhs.rows · rhs.cols` values (and initialised for reads with
-/// [`Start::Held`]), and every element the operands' pointers and strides address must lie
+/// `dst` must be valid for writes of the `lhs.rows × rhs.cols` window (and initialised for reads
+/// with [`Start::Held`]), and every element the operands' pointers and strides address must lie
 /// inside live buffers.
 pub(super) unsafe fn gemm_into(
     dst: *mut f32,
+    dst_row_stride: usize,
     lhs: Matrix,
     rhs: Matrix,
     alpha: f32,
@@ -219,10 +286,14 @@ pub(super) unsafe fn gemm_into(
     {
         let parallel = !matches!(parallelism, Parallelism::None);
         // SAFETY: the CPU has AVX2 and FMA (checked); the rest as the caller guarantees.
-        return unsafe { sgemm::sgemm(dst, lhs, rhs, alpha, start, parallel) };
+        return unsafe { sgemm::sgemm(dst, dst_row_stride, lhs, rhs, alpha, start, parallel) };
     }
     if let Start::Bias(bias) = start {
-        // SAFETY: `dst` is valid for writes of `m·n` values (caller).
+        assert_eq!(
+            dst_row_stride, n,
+            "a bias start into a window of a wider buffer"
+        );
+        // SAFETY: `dst` is valid for writes of `m·n` values (caller; the rows are contiguous).
         let rows = unsafe { std::slice::from_raw_parts_mut(dst.cast::<MaybeUninit<f32>>(), m * n) };
         fill_rows(rows, bias);
     }
@@ -234,7 +305,7 @@ pub(super) unsafe fn gemm_into(
             k,
             dst,
             1,
-            n as isize,
+            dst_row_stride as isize,
             !matches!(start, Start::Zero),
             lhs.ptr(),
             lhs.col_stride,

@@ -34,16 +34,17 @@ pub(super) fn serves_this_cpu() -> bool {
 }
 
 /// `dst = start + alpha · lhs·rhs`, `dst` row-major `[lhs.rows, rhs.cols]` with row stride
-/// `rhs.cols`; over the rayon pool's threads when `parallel`. A bias start is added in the first
+/// `dst_row_stride`; over the rayon pool's threads when `parallel`. A bias start is added in the first
 /// pass over the output, not written beforehand.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA; `dst` must be valid for writes of `lhs.rows · rhs.cols`
-/// values (and initialised for reads with [`Start::Held`]), and every element the operands'
-/// pointers and strides address must lie inside live buffers. `lhs.cols == rhs.rows`, and a
-/// bias holds `rhs.cols` values.
+/// The CPU must support AVX2 and FMA; `dst` must be valid for writes of the `lhs.rows ×
+/// rhs.cols` window (and initialised for reads with [`Start::Held`]), and every element the
+/// operands' pointers and strides address must lie inside live buffers. `lhs.cols == rhs.rows`,
+/// and a bias holds `rhs.cols` values.
 pub(super) unsafe fn sgemm(
     dst: *mut f32,
+    dst_row_stride: usize,
     lhs: Matrix,
     rhs: Matrix,
     alpha: f32,
@@ -53,7 +54,7 @@ pub(super) unsafe fn sgemm(
     let (m, n) = (lhs.rows, rhs.cols);
     let out = Out {
         ptr: dst,
-        row_stride: n,
+        row_stride: dst_row_stride,
     };
     let threads = if parallel {
         rayon::current_num_threads()
@@ -491,7 +492,7 @@ mod tests {
                     };
                     // SAFETY: AVX2 and FMA checked above; `out` holds `m·n` values, the
                     // operands are views inside `a` and `b`, the bias holds `n` values.
-                    unsafe { sgemm(out.as_mut_ptr(), lhs, rhs, alpha, start, parallel) };
+                    unsafe { sgemm(out.as_mut_ptr(), n, lhs, rhs, alpha, start, parallel) };
                     let want = reference(&lhs, &rhs, alpha, &initial);
                     for (i, (got, (want, bound))) in out.iter().zip(&want).enumerate() {
                         assert!(
