@@ -207,7 +207,7 @@ pub(super) unsafe fn product_into_window(
         || (n <= window.row_stride
             && (m - 1)
                 .checked_mul(window.row_stride)
-                .and_then(|last| last.checked_add(window.offset + n))
+                .and_then(|last| last.checked_add(window.offset)?.checked_add(n))
                 .is_some_and(|end| end <= dst.len));
     assert!(
         lhs.cols == rhs.rows && fits && lhs.in_bounds() && rhs.in_bounds(),

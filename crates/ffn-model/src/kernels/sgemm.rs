@@ -34,8 +34,8 @@ pub(super) fn serves_this_cpu() -> bool {
 }
 
 /// `dst = start + alpha · lhs·rhs`, `dst` row-major `[lhs.rows, rhs.cols]` with row stride
-/// `dst_row_stride`; over the rayon pool's threads when `parallel`. A bias start is added in the first
-/// pass over the output, not written beforehand.
+/// `dst_row_stride`; over the rayon pool's threads when `parallel`. A bias start is added in the
+/// first pass over the output, not written beforehand.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `dst` must be valid for writes of the `lhs.rows ×
